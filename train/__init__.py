@@ -1,0 +1,1 @@
+"""dancenow offline side: the synthetic actor now; datasets, models and training later."""
