@@ -116,7 +116,7 @@ class KeypointTrack:
             raise InputError(f"cannot read keypoints file {path}: {exc}") from exc
 
 
-def keypoints_path_for(video_path: str | os.PathLike[str]) -> Path:
-    """`clip.mp4` -> `clip.kp.npz`, beside it."""
+def keypoints_path_for(video_path: str | os.PathLike[str], tag: str = "") -> Path:
+    """`clip.mp4` -> `clip.kp.npz` (or `clip.TAG.kp.npz`), beside it."""
     p = Path(video_path)
-    return p.with_name(p.stem + ".kp.npz")
+    return p.with_name(p.stem + (f".{tag}" if tag else "") + ".kp.npz")

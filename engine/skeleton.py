@@ -162,3 +162,12 @@ def tensor_to_image(tensor: np.ndarray) -> np.ndarray:
     if t.ndim == 4:
         t = t[0]
     return np.clip((t.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+def fit_square(frame_size: tuple[int, int],
+               size: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Scale and offset that fit a `(width, height)` frame's height into a `size` square,
+    centred horizontally."""
+    width, height = frame_size
+    s = size / float(height)
+    return (s, s), ((size - width * s) / 2.0, 0.0)

@@ -38,7 +38,8 @@ def _open_input(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot open {path} as a video: {exc}") from exc
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(f"cannot open {path} as a video: {reason}") from exc
     if not container.streams.video:
         container.close()
         raise InputError(f"{path} has no video stream")
@@ -75,7 +76,8 @@ def read_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
                 yield frame.to_ndarray(format="rgb24")
         except av.error.FFmpegError as exc:
             if produced == 0:
-                raise InputError(f"cannot decode {path}: {exc}") from exc
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise InputError(f"cannot decode {path}: {reason}") from exc
             log.warning("%s: decoding stopped after %d frames: %s", path, produced, exc)
     finally:
         container.close()

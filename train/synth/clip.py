@@ -82,7 +82,7 @@ def write_clip(frames: Iterator[tuple[np.ndarray, np.ndarray]], total: int, out:
             poses.append(kp)
     track = KeypointTrack(np.stack(poses), fps, size)
     track.save(keypoints_path_for(out))
-    log.info("wrote %s and %s (%d frames)", out, keypoints_path_for(out), len(track))
+    log.debug("wrote %s and %s (%d frames)", out, keypoints_path_for(out), len(track))
     return track
 
 
@@ -92,3 +92,24 @@ def synth_clip(spec: ClipSpec, out: str | os.PathLike[str],
     spec.validate()
     return write_clip(synthesize(spec), spec.frames, Path(out), (spec.size, spec.size),
                       spec.fps, progress)
+
+
+def retargeted_frames(app: Appearance, keypoints: np.ndarray, px_per_m: np.ndarray,
+                      size: tuple[int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Frames of `app` posed at already retargeted keypoints."""
+    for kp, scale in zip(keypoints, px_per_m, strict=True):
+        yield render_actor(app, kp, float(scale), size[0], size[1]), kp
+
+
+def synth_from_keypoints(actor: str, source: KeypointTrack, out: str | os.PathLike[str],
+                         progress: bool = True) -> KeypointTrack:
+    """Render `actor` performing the poses of `source` (retargeted to its bones)."""
+    from train.synth.retarget import retarget
+
+    app = get_actor(actor)
+    kp, px_per_m = retarget(source.keypoints, app, source.fps)
+    width, height = source.size
+    if width % 2 or height % 2:
+        raise InputError(f"the keypoints' frame size {width}x{height} must be even")
+    return write_clip(retargeted_frames(app, kp, px_per_m, source.size), len(kp), Path(out),
+                      source.size, source.fps, progress)

@@ -190,9 +190,9 @@ def approach(t: float, k: Tempo) -> PoseParams:
 def dance(t: float, k: Tempo) -> PoseParams:
     """A mix: alternating arm pumps, bounce on the beat, steps, turns and depth drift."""
     beat = t / k.beat
-    pump = np.sin(TAU * beat / 2 + k.phase)
+    pump = np.sin(TAU * beat / 4 + k.phase)
     bounce = bump(t, k.beat)
-    up_l, up_r = max(pump, 0.0), max(-pump, 0.0)
+    up_l, up_r = max(pump, 0.0) ** 1.5, max(-pump, 0.0) ** 1.5
     step = np.sin(TAU * beat / 8 + k.phase)
     return PoseParams(
         x=0.22 * step * k.amp, depth=MID_DEPTH + 0.45 * np.sin(TAU * t / 10.0 + k.phase),

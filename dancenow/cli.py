@@ -1,0 +1,82 @@
+"""`dancenow VERB ...`: argument parsing, logging set-up and error reporting.
+
+Each verb lives in its own module under `dancenow.commands` and is imported only when
+used, so `dancenow --help` stays fast. Bad input (`InputError`, unreadable or
+unwritable files) exits with code 2 and one line on stderr; `--debug` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from engine.errors import InputError
+
+log = logging.getLogger("dancenow")
+
+# verb -> (module under dancenow.commands, one-line help)
+VERBS: dict[str, tuple[str, str]] = {
+    "synth": ("synth", "render the synthetic actor dancing, with ground-truth keypoints"),
+    "pose": ("pose", "estimate the pose in every frame of a video"),
+    "normalize": ("normalize", "map one video's poses onto another's framing and body size"),
+    "labelmap": ("labelmap", "render keypoints as the generator's stick-figure input"),
+    "demo": ("demo", "run the built-in demonstration on a synthetic performer"),
+}
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults, except the uninformative ones (None, False), and keeps paragraphs."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dancenow", formatter_class=_Formatter,
+        description="dancenow: real-time motion transfer. A performer dances; a trained "
+                    "avatar of a target person dances with them.",
+        epilog="Run `dancenow VERB --help` for the options of each verb.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks and debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="only warnings and errors; no progress bars")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, (module, help_text) in VERBS.items():
+        mod = importlib.import_module(f"dancenow.commands.{module}")
+        p = sub.add_parser(verb, help=help_text, description=mod.__doc__,
+                           formatter_class=_Formatter)
+        mod.add_arguments(p)
+        p.set_defaults(run=mod.run)
+    return parser
+
+
+def _setup_logging(debug: bool, quiet: bool) -> None:
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.debug, args.quiet)
+    args.progress = not args.quiet and sys.stderr.isatty()
+    try:
+        return int(args.run(args) or 0)
+    except (InputError, OSError) as exc:
+        if args.debug:
+            raise
+        message = str(exc) if isinstance(exc, InputError) else f"{exc.strerror or exc}: " \
+            f"{exc.filename or ''}".rstrip(": ")
+        print(f"dancenow {args.verb}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dancenow {args.verb}: interrupted", file=sys.stderr)
+        return 130
