@@ -32,7 +32,8 @@ class OneEuroFilter:
                  max_gap: float = 0.5) -> None:
         if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0 or max_gap <= 0:
             raise ValueError("one-euro parameters must be positive (beta >= 0)")
-        self.min_cutoff, self.beta, self.d_cutoff, self.max_gap = min_cutoff, beta, d_cutoff, max_gap
+        self.min_cutoff, self.beta = min_cutoff, beta
+        self.d_cutoff, self.max_gap = d_cutoff, max_gap
         self.reset()
 
     def reset(self) -> None:
