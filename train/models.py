@@ -1,0 +1,210 @@
+"""Generator and discriminator networks (pix2pixHD style), with one config per model.
+
+* `Generator`: the global generator of pix2pixHD. Input: the label map, concatenated
+  (when `temporal`) with the previous generated frame, zeros for the first frame.
+  Output: an RGB frame in [-1, 1].
+* `FaceGenerator`: a small residual generator for the face crop: input the crop of the
+  label map and of the generated frame, output a residual added to that crop.
+* `MultiscaleDiscriminator`: PatchGAN discriminators at several scales that also return
+  their intermediate features (for the feature-matching loss).
+
+Configs are dataclasses saved inside every checkpoint, so export rebuilds the exact
+model without guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    resolution: int = 256  # output height and width, pixels
+    label_channels: int = 3  # channels of the label map (RGB stick figure)
+    image_channels: int = 3  # channels of the generated frame
+    temporal: bool = True  # also condition on the previous generated frame (paper sec. 3.3)
+    ngf: int = 16  # channels after the first convolution
+    n_downsample: int = 3  # stride-2 convolutions; each doubles the channels (up to the cap)
+    n_blocks: int = 6  # residual blocks at the bottleneck
+    max_channels: int = 256  # channel cap for the deep layers
+    norm: str = "instance"  # instance | batch | none
+
+    @property
+    def in_channels(self) -> int:
+        return self.label_channels + (self.image_channels if self.temporal else 0)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GeneratorConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    crop: int = 64  # side of the square face crop, pixels of the generated frame
+    ngf: int = 16  # channels after the first convolution
+    n_downsample: int = 2  # stride-2 convolutions
+    n_blocks: int = 2  # residual blocks at the bottleneck
+    norm: str = "instance"  # instance | batch | none
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FaceConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    ndf: int = 32  # channels of the first discriminator layer
+    n_layers: int = 3  # stride-2 layers per PatchGAN
+    num_d: int = 2  # number of scales (each half the previous)
+    max_channels: int = 256  # channel cap
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DiscriminatorConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}: use instance, batch or none")
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int, norm: str) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(norm, channels),
+            nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(norm, channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _encoder_decoder(in_ch: int, out_ch: int, ngf: int, n_down: int, n_blocks: int,
+                     max_ch: int, norm: str) -> nn.Sequential:
+    """conv7 -> n_down x (conv3 stride 2) -> residual blocks -> n_down x (upsample, conv3)
+    -> conv7 (no activation)."""
+    layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7),
+                               _norm(norm, ngf), nn.ReLU(inplace=True)]
+    ch = ngf
+    for _ in range(n_down):
+        nxt = min(ch * 2, max_ch)
+        layers += [nn.Conv2d(ch, nxt, 3, stride=2, padding=1), _norm(norm, nxt),
+                   nn.ReLU(inplace=True)]
+        ch = nxt
+    layers += [ResBlock(ch, norm) for _ in range(n_blocks)]
+    for i in range(n_down):
+        nxt = max(min(ngf * 2 ** (n_down - i - 1), max_ch), ngf)
+        # Nearest upsampling + conv instead of transposed convs: no checkerboard.
+        layers += [nn.Upsample(scale_factor=2, mode="nearest"),
+                   nn.Conv2d(ch, nxt, 3, padding=1), _norm(norm, nxt), nn.ReLU(inplace=True)]
+        ch = nxt
+    layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, out_ch, 7)]
+    return nn.Sequential(*layers)
+
+
+class Generator(nn.Module):
+    """pix2pixHD global generator: (label [, previous frame]) -> frame in [-1, 1]."""
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.net = _encoder_decoder(config.in_channels, config.image_channels, config.ngf,
+                                    config.n_downsample, config.n_blocks, config.max_channels,
+                                    config.norm)
+
+    def forward(self, label: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
+        if self.config.temporal:
+            if previous is None:
+                previous = torch.zeros(label.shape[0], self.config.image_channels,
+                                       *label.shape[2:], dtype=label.dtype, device=label.device)
+            x = torch.cat([label, previous], dim=1)
+        else:
+            x = label
+        return torch.tanh(self.net(x))
+
+
+class FaceGenerator(nn.Module):
+    """(label crop, generated crop) -> residual; the refined crop is crop + residual."""
+
+    def __init__(self, config: FaceConfig, label_channels: int = 3,
+                 image_channels: int = 3) -> None:
+        super().__init__()
+        self.config = config
+        self.net = _encoder_decoder(label_channels + image_channels, image_channels,
+                                    config.ngf, config.n_downsample, config.n_blocks, 256,
+                                    config.norm)
+
+    def forward(self, label_crop: torch.Tensor, image_crop: torch.Tensor) -> torch.Tensor:
+        residual = self.net(torch.cat([label_crop, image_crop], dim=1))
+        return torch.clamp(image_crop + residual, -1.0, 1.0)
+
+
+class PatchDiscriminator(nn.Module):
+    """A PatchGAN that returns the output of every layer (the last is the score map)."""
+
+    def __init__(self, in_ch: int, ndf: int, n_layers: int, max_ch: int) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = [nn.Sequential(nn.Conv2d(in_ch, ndf, 4, 2, 2),
+                                                 nn.LeakyReLU(0.2, True))]
+        ch = ndf
+        for i in range(1, n_layers + 1):
+            nxt = min(ch * 2, max_ch)
+            stride = 2 if i < n_layers else 1
+            blocks.append(nn.Sequential(nn.Conv2d(ch, nxt, 4, stride, 2),
+                                        nn.InstanceNorm2d(nxt), nn.LeakyReLU(0.2, True)))
+            ch = nxt
+        blocks.append(nn.Conv2d(ch, 1, 4, 1, 2))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for block in self.blocks:
+            x = block(x)
+            feats.append(x)
+        return feats
+
+
+class MultiscaleDiscriminator(nn.Module):
+    """`num_d` PatchGANs on the input downsampled by 1, 2, 4, ..."""
+
+    def __init__(self, in_ch: int, config: DiscriminatorConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.scales = nn.ModuleList(PatchDiscriminator(in_ch, config.ndf, config.n_layers,
+                                                       config.max_channels)
+                                    for _ in range(config.num_d))
+        self.down = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        out = []
+        for i, d in enumerate(self.scales):
+            if i:
+                x = self.down(x)
+            out.append(d(x))
+        return out
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
