@@ -24,6 +24,9 @@ VERBS: dict[str, tuple[str, str]] = {
     "pose": ("pose", "estimate the pose in every frame of a video"),
     "normalize": ("normalize", "map one video's poses onto another's framing and body size"),
     "labelmap": ("labelmap", "render keypoints as the generator's stick-figure input"),
+    "prepare": ("prepare", "turn video(s) of the target person into a training data folder"),
+    "train": ("train", "train the generator, the temporal model or the face GAN"),
+    "eval": ("evaluate", "measure a trained run on held-out frames, as the paper does"),
     "demo": ("demo", "run the built-in demonstration on a synthetic performer"),
 }
 
@@ -53,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(verb, help=help_text, description=mod.__doc__,
                            formatter_class=_Formatter)
         mod.add_arguments(p)
-        p.set_defaults(run=mod.run)
+        p.set_defaults(_command=mod.run)
     return parser
 
 
@@ -69,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.debug, args.quiet)
     args.progress = not args.quiet and sys.stderr.isatty()
     try:
-        return int(args.run(args) or 0)
+        return int(args._command(args) or 0)
     except (InputError, OSError) as exc:
         if args.debug:
             raise

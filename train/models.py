@@ -31,6 +31,9 @@ class GeneratorConfig:
     n_blocks: int = 6  # residual blocks at the bottleneck
     max_channels: int = 256  # channel cap for the deep layers
     norm: str = "instance"  # instance | batch | none
+    outer_kernel: int = 7  # kernel of the first and last convolutions (pix2pixHD: 7)
+    padding: str = "reflect"  # reflect (pix2pixHD) | zeros (fuses into the conv at inference)
+    upsample: str = "nearest"  # nearest (resize + conv) | transposed (stride-2 transposed conv)
 
     @property
     def in_channels(self) -> int:
@@ -88,13 +91,21 @@ def _norm(kind: str, channels: int) -> nn.Module:
     raise ValueError(f"unknown norm {kind!r}: use instance, batch or none")
 
 
+def _conv(cin: int, cout: int, k: int, padding: str, stride: int = 1) -> list[nn.Module]:
+    """A k x k convolution that keeps the size (up to the stride), padded as asked."""
+    if padding == "reflect":
+        return [nn.ReflectionPad2d(k // 2), nn.Conv2d(cin, cout, k, stride=stride)]
+    if padding == "zeros":
+        return [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)]
+    raise ValueError(f"unknown padding {padding!r}: use reflect or zeros")
+
+
 class ResBlock(nn.Module):
-    def __init__(self, channels: int, norm: str) -> None:
+    def __init__(self, channels: int, norm: str, padding: str = "reflect") -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(norm, channels),
-            nn.ReLU(inplace=True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), _norm(norm, channels),
+            *_conv(channels, channels, 3, padding), _norm(norm, channels), nn.ReLU(inplace=True),
+            *_conv(channels, channels, 3, padding), _norm(norm, channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,25 +113,31 @@ class ResBlock(nn.Module):
 
 
 def _encoder_decoder(in_ch: int, out_ch: int, ngf: int, n_down: int, n_blocks: int,
-                     max_ch: int, norm: str) -> nn.Sequential:
-    """conv7 -> n_down x (conv3 stride 2) -> residual blocks -> n_down x (upsample, conv3)
-    -> conv7 (no activation)."""
-    layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7),
-                               _norm(norm, ngf), nn.ReLU(inplace=True)]
+                     max_ch: int, norm: str, outer_kernel: int = 7, padding: str = "reflect",
+                     upsample: str = "nearest") -> nn.Sequential:
+    """conv k -> n_down x (conv3 stride 2) -> residual blocks -> n_down x (upsample, conv3)
+    -> conv k (no activation)."""
+    layers: list[nn.Module] = [*_conv(in_ch, ngf, outer_kernel, padding), _norm(norm, ngf),
+                               nn.ReLU(inplace=True)]
     ch = ngf
     for _ in range(n_down):
         nxt = min(ch * 2, max_ch)
         layers += [nn.Conv2d(ch, nxt, 3, stride=2, padding=1), _norm(norm, nxt),
                    nn.ReLU(inplace=True)]
         ch = nxt
-    layers += [ResBlock(ch, norm) for _ in range(n_blocks)]
+    layers += [ResBlock(ch, norm, padding) for _ in range(n_blocks)]
     for i in range(n_down):
         nxt = max(min(ngf * 2 ** (n_down - i - 1), max_ch), ngf)
-        # Nearest upsampling + conv instead of transposed convs: no checkerboard.
-        layers += [nn.Upsample(scale_factor=2, mode="nearest"),
-                   nn.Conv2d(ch, nxt, 3, padding=1), _norm(norm, nxt), nn.ReLU(inplace=True)]
+        if upsample == "nearest":  # resize + conv: no checkerboard artefacts
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"),
+                       nn.Conv2d(ch, nxt, 3, padding=1)]
+        elif upsample == "transposed":  # pix2pixHD's choice; a quarter of the work
+            layers += [nn.ConvTranspose2d(ch, nxt, 4, stride=2, padding=1)]
+        else:
+            raise ValueError(f"unknown upsample {upsample!r}: use nearest or transposed")
+        layers += [_norm(norm, nxt), nn.ReLU(inplace=True)]
         ch = nxt
-    layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, out_ch, 7)]
+    layers += _conv(ch, out_ch, outer_kernel, padding)
     return nn.Sequential(*layers)
 
 
@@ -132,7 +149,8 @@ class Generator(nn.Module):
         self.config = config
         self.net = _encoder_decoder(config.in_channels, config.image_channels, config.ngf,
                                     config.n_downsample, config.n_blocks, config.max_channels,
-                                    config.norm)
+                                    config.norm, config.outer_kernel, config.padding,
+                                    config.upsample)
 
     def forward(self, label: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
         if self.config.temporal:

@@ -1,0 +1,53 @@
+"""Train the generator (and the face GAN) on a prepared data folder.
+
+Stages: `global` (single-frame generator), `temporal` (the generator also sees its
+previous output; the default), `face` (a face residual generator on top of the run's
+trained generator). Checkpoints are written atomically every --checkpoint-every steps;
+--resume continues exactly where an interrupted run stopped. Several GPUs: launch with
+`torchrun --nproc_per_node N -m dancenow train ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from train.presets import PRESETS
+    from train.trainer import STAGES, TrainConfig
+
+    d = TrainConfig()
+    p.add_argument("data", metavar="DATA", help="prepared data folder (dancenow prepare)")
+    p.add_argument("-o", "--output", required=True, metavar="RUN", help="run folder")
+    p.add_argument("--preset", default=d.preset, choices=list(PRESETS), help="model sizes")
+    p.add_argument("--stage", default=d.stage, choices=STAGES, help="what to train")
+    p.add_argument("--iters", type=int, metavar="N",
+                   help="training steps (default: the preset's; a third of it for the face)")
+    p.add_argument("--batch", type=int, metavar="B", help="samples per step (default: preset's)")
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, metavar="N",
+                   help="steps between checkpoints")
+    p.add_argument("--sample-every", type=int, default=d.sample_every, metavar="N",
+                   help="steps between sample grids (label | generated | real)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the stage's checkpoint in RUN")
+
+
+def run(args: argparse.Namespace) -> int:
+    from train.presets import get_preset
+    from train.trainer import TrainConfig, Trainer
+
+    preset = get_preset(args.preset)
+    iters = args.iters or (preset.iters // 3 if args.stage == "face" else preset.iters)
+    config = TrainConfig(preset=args.preset, stage=args.stage, iters=iters,
+                         batch=args.batch or preset.batch, lr=args.lr, seed=args.seed,
+                         checkpoint_every=args.checkpoint_every,
+                         sample_every=args.sample_every)
+    path = Trainer(args.data, args.output, config, resume=args.resume,
+                   progress=args.progress).run()
+    log.info("trained %s: %s", args.stage, path)
+    return 0

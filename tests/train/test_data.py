@@ -1,0 +1,95 @@
+"""Preparing a target video into a data folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.errors import InputError
+from engine.video import Mp4Writer
+from train.data import PreparedData, PrepareOptions, prepare, read_manifest, square_crop
+
+
+def test_prepared_folder_holds_everything(tiny_data) -> None:
+    data = PreparedData(tiny_data)
+    m = data.manifest
+    n = len(data)
+    assert n == 60 and m["size"] == 64
+    assert data.frames.shape == (n, 64, 64, 3) and data.labels.shape == (n, 64, 64, 3)
+    assert data.keypoints.shape == (n, 33, 3)
+    assert data.detected.all() and m["counts"]["detected"] == n
+    # The last 10% of the video is held out, in time order.
+    assert data.split.tolist() == [0] * 54 + [1] * 6
+    assert data.indices("val").tolist() == list(range(54, 60))
+    # Keypoints are in the 64-pixel frame; label maps show a figure; face boxes fit.
+    assert np.nanmax(data.keypoints[..., :2]) < 64 and data.labels.max() > 200
+    boxes = data.face_boxes
+    assert (boxes[:, 2] >= 8).all() and (boxes[:, 0] + boxes[:, 2] <= 64).all()
+    stats = m["normalization"]
+    assert stats["far"] <= stats["close"] and stats["height_close"] > 0
+
+
+def test_face_box_follows_the_head(tiny_data) -> None:
+    data = PreparedData(tiny_data)
+    from engine.keypoints import LM
+
+    for i in range(0, len(data), 7):
+        x0, y0, side = data.face_boxes[i]
+        nx, ny = data.keypoints[i, LM["nose"], :2]
+        assert x0 <= nx <= x0 + side and y0 <= ny <= y0 + side
+        # Shoulders are below the box's middle: the box is the head, not the body.
+        sy = data.keypoints[i, LM["left_shoulder"], 1]
+        assert sy > y0 + side / 2
+
+
+def test_pairs_stay_inside_one_video_and_split(tiny_data) -> None:
+    data = PreparedData(tiny_data)
+    pairs = data.pair_indices("train")
+    assert len(pairs) == 53 and (data.split[pairs + 1] == 0).all()
+
+
+def test_preparing_again_is_idempotent(tiny_data, target_video) -> None:
+    before = (tiny_data / "manifest.json").stat().st_mtime_ns
+    prepare([target_video], tiny_data, PrepareOptions(size=64, min_person_frames=10),
+            progress=False)
+    assert (tiny_data / "manifest.json").stat().st_mtime_ns == before
+
+
+def test_changed_options_rebuild(tmp_path, target_video) -> None:
+    out = tmp_path / "d"
+    prepare([target_video], out, PrepareOptions(size=64, max_frames=20, min_person_frames=5),
+            progress=False)
+    assert read_manifest(out)["frames"] == 20
+    prepare([target_video], out, PrepareOptions(size=64, max_frames=30, min_person_frames=5),
+            progress=False)
+    assert read_manifest(out)["frames"] == 30 and PreparedData(out).frames.shape[0] == 30
+    assert not list(tmp_path.glob(".d.*"))  # no temporary folders left
+
+
+def test_too_few_person_frames_is_a_clear_error(tmp_path) -> None:
+    video = tmp_path / "empty.mp4"
+    with Mp4Writer(video, 128, 96, 10) as w:
+        for i in range(12):
+            w.write(np.full((96, 128, 3), 90 + i, np.uint8))
+    with pytest.raises(InputError, match=r"only 0 of 12 frames contain a person"):
+        prepare([video], tmp_path / "d", PrepareOptions(size=64), progress=False)
+    assert not (tmp_path / "d").exists()
+
+
+def test_bad_inputs(tmp_path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        prepare([tmp_path / "none.mp4"], tmp_path / "d", progress=False)
+    with pytest.raises(InputError, match="multiple of 16"):
+        prepare([tmp_path / "none.mp4"], tmp_path / "d", PrepareOptions(size=100))
+    with pytest.raises(InputError, match="not a prepared data folder"):
+        PreparedData(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(InputError, match="not a dancenow data manifest"):
+        PreparedData(tmp_path)
+
+
+def test_square_crop() -> None:
+    assert square_crop(640, 480) == (80, 0, 480)
+    assert square_crop(480, 640) == (0, 80, 480)

@@ -1,0 +1,70 @@
+"""Evaluation: metric definitions, and a tiny trained run end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.errors import InputError
+from train import evaluate as ev
+from train.data import PreparedData
+from train.trainer import TrainConfig, Trainer
+
+KEYS = ("ssim", "psnr", "face_ssim", "flicker", "pose_distance", "redetect_rate")
+
+
+def test_real_frames_score_perfectly(data_256, monkeypatch) -> None:
+    """With the real frames as the 'generated' ones, every metric is at its best."""
+    data = PreparedData(data_256)
+
+    def real_frames(models, data, indices, progress=False):  # noqa: ANN001, ANN202, ARG001
+        for i in indices:
+            yield int(i), np.asarray(data.frames[i])
+
+    monkeypatch.setattr(ev, "render_frames", real_frames)
+    models = ev.TrainedModels(generator=None, face=None, stage="oracle", step=0)  # type: ignore
+    m = ev.evaluate(models, data, "all")
+    assert m["ssim"] == pytest.approx(1.0) and m["face_ssim"] == pytest.approx(1.0)
+    assert m["flicker"] == pytest.approx(0.0) and m["psnr"] == ev.MAX_PSNR
+    assert m["redetect_rate"] >= 0.95 and m["pose_distance"] < 0.02
+    assert m["frames"] == len(data)
+
+
+def test_a_shuffled_video_flickers(data_256, monkeypatch) -> None:
+    data = PreparedData(data_256)
+    order = np.random.default_rng(0).permutation(len(data))
+
+    def shuffled(models, data, indices, progress=False):  # noqa: ANN001, ANN202, ARG001
+        for i in indices:
+            yield int(i), np.asarray(data.frames[order[i]])
+
+    monkeypatch.setattr(ev, "render_frames", shuffled)
+    models = ev.TrainedModels(generator=None, face=None, stage="oracle", step=0)  # type: ignore
+    m = ev.evaluate(models, data, "all")
+    assert m["flicker"] > 0.01 and m["ssim"] < 0.99 and m["pose_distance"] > 0.02
+
+
+def test_tiny_run_end_to_end(tiny_data, tmp_path) -> None:
+    run = tmp_path / "run"
+    cfg = TrainConfig(preset="tiny", stage="temporal", iters=4, batch=1)
+    Trainer(tiny_data, run, cfg, progress=False).run()
+    Trainer(tiny_data, run, TrainConfig(preset="tiny", stage="face", iters=2, batch=1),
+            progress=False).run()
+    out = tmp_path / "m.json"
+    m = ev.evaluate_run(run, tiny_data, "val", out)
+    assert json.loads(out.read_text())["ssim"] == m["ssim"]
+    assert m["stage"] == "face" and m["frames"] == 6
+    for k in ("ssim", "face_ssim", "flicker", "redetect_rate"):
+        assert 0.0 <= m[k] <= 1.0, k
+    no_face = ev.evaluate_run(run, tiny_data, "val", use_face=False)
+    assert no_face["stage"] == "temporal" and no_face["face_ssim"] != m["face_ssim"]
+    assert all(k in m for k in KEYS)
+
+
+def test_missing_run_and_wrong_split(tiny_data, tmp_path) -> None:
+    with pytest.raises(InputError, match="no checkpoint"):
+        ev.load_run(tmp_path)
+    with pytest.raises(InputError, match="unknown split"):
+        PreparedData(tiny_data).indices("test")

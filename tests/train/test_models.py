@@ -1,0 +1,82 @@
+"""Generator, face generator and discriminators: shapes, configs, presets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from train.models import (
+    DiscriminatorConfig,
+    FaceConfig,
+    FaceGenerator,
+    Generator,
+    GeneratorConfig,
+    MultiscaleDiscriminator,
+    count_parameters,
+)
+from train.presets import PRESETS, get_preset
+
+
+def test_temporal_generator_takes_label_and_previous_frame() -> None:
+    cfg = GeneratorConfig(resolution=64, ngf=8, n_downsample=2, n_blocks=1, max_channels=32)
+    g = Generator(cfg).eval()
+    assert cfg.in_channels == 6
+    label = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        out = g(label)
+        assert out.shape == (2, 3, 64, 64) and out.abs().max() <= 1
+        # No previous frame means zeros; a different previous frame changes the output.
+        assert torch.allclose(out, g(label, torch.zeros_like(label)))
+        assert not torch.allclose(out, g(label, torch.ones_like(label)))
+
+
+def test_global_generator_has_no_temporal_input() -> None:
+    g = Generator(GeneratorConfig(resolution=64, ngf=8, n_downsample=2, n_blocks=1,
+                                  temporal=False))
+    assert next(m for m in g.net if isinstance(m, torch.nn.Conv2d)).in_channels == 3
+    assert g(torch.randn(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+
+
+@pytest.mark.parametrize("variant", [dict(outer_kernel=7, padding="reflect", upsample="nearest"),
+                                     dict(outer_kernel=3, padding="zeros",
+                                          upsample="transposed"),
+                                     dict(norm="batch"), dict(norm="none")])
+def test_generator_variants_keep_the_shape(variant) -> None:
+    g = Generator(GeneratorConfig(resolution=32, ngf=4, n_downsample=2, n_blocks=1, **variant))
+    assert g(torch.randn(2, 3, 32, 32)).shape == (2, 3, 32, 32)
+
+
+def test_bad_config_values_are_rejected() -> None:
+    with pytest.raises(ValueError, match="norm"):
+        Generator(GeneratorConfig(norm="group"))
+    with pytest.raises(ValueError, match="padding"):
+        Generator(GeneratorConfig(padding="circular"))
+
+
+def test_face_generator_outputs_a_residual() -> None:
+    f = FaceGenerator(FaceConfig(crop=16, ngf=4, n_downsample=1, n_blocks=1))
+    res = f(torch.randn(3, 3, 16, 16), torch.randn(3, 3, 16, 16))
+    assert res.shape == (3, 3, 16, 16)
+
+
+def test_discriminator_returns_features_per_scale() -> None:
+    d = MultiscaleDiscriminator(6, DiscriminatorConfig(ndf=8, n_layers=2, num_d=3))
+    out = d(torch.randn(1, 6, 64, 64))
+    assert len(out) == 3 and all(len(s) == 4 for s in out)
+    assert out[0][-1].shape[1] == 1 and out[1][-1].shape[-1] < out[0][-1].shape[-1]
+
+
+def test_configs_roundtrip_through_dicts() -> None:
+    cfg = get_preset("hd").generator
+    assert GeneratorConfig.from_dict({**cfg.to_dict(), "unknown_future_field": 1}) == cfg
+    assert FaceConfig.from_dict(FaceConfig().to_dict()) == FaceConfig()
+
+
+def test_presets_build_and_grow() -> None:
+    sizes = {}
+    for name, p in PRESETS.items():
+        sizes[name] = count_parameters(Generator(p.generator))
+        assert p.description
+    assert sizes["tiny"] < sizes["cpu-rt"] < sizes["balanced"] < sizes["hd"]
+    assert get_preset("cpu-rt").generator.resolution == 256
+    assert get_preset("hd").generator.resolution == 512

@@ -1,0 +1,122 @@
+"""Training: losses fall, checkpoints resume exactly, runs are deterministic, DDP agrees."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.errors import InputError
+from train.trainer import TrainConfig, Trainer, checkpoint_path, load_checkpoint
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(preset="tiny", stage="temporal", iters=6, batch=2, checkpoint_every=3,
+                sample_every=3, log_every=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def _weights(run: Path, stage: str = "temporal") -> dict[str, torch.Tensor]:
+    return load_checkpoint(checkpoint_path(run, stage))["generator"]
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_losses_decrease_on_a_tiny_model(tiny_data, tmp_path) -> None:
+    Trainer(tiny_data, tmp_path / "r", _cfg(iters=60, lr=1e-3, sample_every=30),
+            progress=False).run()
+    log = [json.loads(line) for line in (tmp_path / "r" / "train_log.jsonl").open()]
+    assert len(log) == 60
+    first = sum(r["l1"] for r in log[:10]) / 10
+    last = sum(r["l1"] for r in log[-10:]) / 10
+    assert last < 0.7 * first, (first, last)
+    assert sorted(p.name for p in (tmp_path / "r" / "samples").iterdir()) == [
+        "temporal-000030.png", "temporal-000060.png"]
+    ckpt = load_checkpoint(checkpoint_path(tmp_path / "r", "temporal"))
+    assert ckpt["step"] == 60 and ckpt["generator_config"]["temporal"] is True
+    assert ckpt["data"]["normalization"]["close"] > 0  # the target's statistics travel along
+    assert not list((tmp_path / "r").glob("*.part"))
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_resume_equals_an_uninterrupted_run(tiny_data, tmp_path) -> None:
+    Trainer(tiny_data, tmp_path / "full", _cfg(), progress=False).run()
+    # Crash during step 5: the step-3 checkpoint survives, step 4's work is lost.
+    crashing = Trainer(tiny_data, tmp_path / "cut", _cfg(), progress=False)
+    real_step, done = crashing._step, []
+
+    def step(idx):  # noqa: ANN001, ANN202
+        if len(done) == 4:
+            raise _Crash
+        done.append(idx)
+        return real_step(idx)
+
+    crashing._step = step
+    with pytest.raises(_Crash):
+        crashing.run()
+    assert load_checkpoint(checkpoint_path(tmp_path / "cut", "temporal"))["step"] == 3
+    resumed = Trainer(tiny_data, tmp_path / "cut", _cfg(), resume=True, progress=False)
+    assert resumed.step == 3
+    resumed.run()
+    assert _same(_weights(tmp_path / "full"), _weights(tmp_path / "cut"))
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tiny_data, tmp_path) -> None:
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        Trainer(tiny_data, tmp_path / name, _cfg(iters=3, seed=seed), progress=False).run()
+    assert _same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
+    assert not _same(_weights(tmp_path / "a"), _weights(tmp_path / "c"))
+
+
+def test_existing_run_needs_resume_and_the_same_settings(tiny_data, tmp_path) -> None:
+    Trainer(tiny_data, tmp_path / "r", _cfg(iters=3), progress=False).run()
+    with pytest.raises(InputError, match="--resume"):
+        Trainer(tiny_data, tmp_path / "r", _cfg(iters=3), progress=False)
+    with pytest.raises(InputError, match="different batch"):
+        Trainer(tiny_data, tmp_path / "r", _cfg(iters=6, batch=1), resume=True, progress=False)
+
+
+def test_global_and_face_stages(tiny_data, tmp_path) -> None:
+    run = tmp_path / "r"
+    with pytest.raises(InputError, match="no trained generator"):
+        Trainer(tiny_data, run, _cfg(stage="face"), progress=False)
+    Trainer(tiny_data, run, _cfg(stage="global", iters=3), progress=False).run()
+    assert load_checkpoint(checkpoint_path(run, "global"))["generator_config"]["temporal"] is False
+    Trainer(tiny_data, run, _cfg(stage="face", iters=3), progress=False).run()
+    face = load_checkpoint(checkpoint_path(run, "face"))
+    assert "face" in face and face["face_config"]["crop"] == 16
+    # The face stage keeps the generator it was trained on, untouched.
+    assert _same(face["generator"], _weights(run, "global"))
+
+
+def test_data_and_preset_sizes_must_match(tiny_data, tmp_path) -> None:
+    with pytest.raises(InputError, match="prepare with --size 256"):
+        Trainer(tiny_data, tmp_path / "r", _cfg(preset="cpu-rt"), progress=False)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_ends_with_identical_weights(tiny_data, tmp_path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    worker = Path(__file__).with_name("ddp_worker.py")
+    res = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", "29517", str(worker), str(tiny_data), str(tmp_path / "run"),
+         str(tmp_path)], capture_output=True, text=True, timeout=300, env=env,
+        cwd=Path(__file__).resolve().parents[2])
+    assert res.returncode == 0, res.stderr[-2000:]
+    w0 = torch.load(tmp_path / "rank0.pt")
+    w1 = torch.load(tmp_path / "rank1.pt")
+    assert _same(w0, w1)
+    assert _same(w0, _weights(tmp_path / "run"))  # rank 0 wrote the checkpoint
+    initial = Trainer(tiny_data, tmp_path / "fresh", _cfg(), progress=False).g.state_dict()
+    assert not _same(w0, initial)  # and training moved the weights

@@ -1,0 +1,438 @@
+"""The training loop: stages, losses, checkpoints, exact resume, samples, DDP.
+
+Stages (one checkpoint each in the run folder):
+
+* `global`: a single-frame generator (no temporal input) and multi-scale discriminators;
+* `temporal`: the generator also sees its previous output; each step generates frame t
+  from zeros, then frame t+1 conditioned on it, and a temporal discriminator judges the
+  two consecutive (label, image) pairs;
+* `face`: a face generator adds a residual to the face crop of the (frozen) trained
+  generator's output, with its own patch discriminator.
+
+Checkpoints are written atomically (temporary file, then rename) every
+`checkpoint_every` steps and at the end, and hold the model configs, weights,
+optimizer states, the step and every random state, so `resume` continues exactly.
+Under `torchrun`, models are wrapped in DistributedDataParallel; rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from engine.errors import InputError
+from train import losses
+from train.data import PreparedData
+from train.models import (
+    DiscriminatorConfig,
+    FaceConfig,
+    FaceGenerator,
+    Generator,
+    GeneratorConfig,
+    MultiscaleDiscriminator,
+)
+from train.presets import get_preset
+from train.samples import save_sample_grid
+
+log = logging.getLogger(__name__)
+
+STAGES = ("global", "temporal", "face")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "cpu-rt"  # model sizes (see train.presets)
+    stage: str = "temporal"  # global | temporal | face
+    iters: int = 8000  # total steps of this stage
+    batch: int = 4  # samples (frames or frame pairs) per step and process
+    lr: float = 2e-4  # Adam learning rate, constant for the first half, then linear to 0
+    beta1: float = 0.5  # Adam beta1
+    lambda_l1: float = 50.0  # weight of the L1 reconstruction loss
+    lambda_fm: float = 10.0  # weight of the discriminator feature-matching loss
+    lambda_vgg: float = 10.0  # weight of the VGG loss (only when weights are on disk)
+    lambda_temporal: float = 1.0  # weight of the temporal discriminator's adversarial loss
+    seed: int = 0  # everything random derives from it
+    checkpoint_every: int = 500  # steps between checkpoints
+    sample_every: int = 500  # steps between sample grids
+    log_every: int = 25  # steps between lines in train_log.jsonl
+
+    def validate(self) -> None:
+        if self.stage not in STAGES:
+            raise InputError(f"unknown stage {self.stage!r}; choose from {', '.join(STAGES)}")
+        get_preset(self.preset)
+        for name in ("iters", "batch", "checkpoint_every", "sample_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be at least 1")
+
+
+def checkpoint_path(run: Path, stage: str) -> Path:
+    return run / f"checkpoint-{stage}.pt"
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".part")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    if not path.is_file():
+        raise InputError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise InputError(f"cannot read checkpoint {path}: {exc}") from exc
+
+
+def to_tensor(batch_u8: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 `[B, H, W, 3]` -> float `[B, 3, H, W]` in [-1, 1]."""
+    t = torch.from_numpy(np.array(batch_u8, dtype=np.uint8, copy=True)).to(device)
+    return t.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def crop_batch(images: torch.Tensor, boxes: np.ndarray, size: int) -> torch.Tensor:
+    """Square crops `[B, C, size, size]` of `images` at integer boxes (x0, y0, side)."""
+    crops = []
+    for img, (x0, y0, side) in zip(images, boxes, strict=True):
+        patch = img[:, y0:y0 + side, x0:x0 + side].unsqueeze(0)
+        crops.append(F.interpolate(patch, size=(size, size), mode="bilinear",
+                                   align_corners=False, antialias=side > size))
+    return torch.cat(crops)
+
+
+class _Distributed:
+    """Process-group bookkeeping for torchrun (a no-op in a single process)."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def device(self) -> torch.device:
+        if torch.cuda.is_available():
+            torch.cuda.set_device(self.local_rank)
+            return torch.device("cuda", self.local_rank)
+        return torch.device("cpu")
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        if self.world > 1 and any(p.requires_grad for p in module.parameters()):
+            return nn.parallel.DistributedDataParallel(module)
+        return module
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _unwrap(m: nn.Module) -> nn.Module:
+    return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
+
+
+def _lr_at(cfg: TrainConfig, step: int) -> float:
+    half = cfg.iters // 2
+    if step < half:
+        return cfg.lr
+    return cfg.lr * max(0.0, 1.0 - (step - half) / max(cfg.iters - half, 1))
+
+
+def _random_state() -> dict:
+    return {"torch": torch.get_rng_state(), "python": random.getstate()}
+
+
+def _set_random_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+
+
+class Trainer:
+    """Trains one stage of a run; `run()` returns the path of the final checkpoint."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str],
+                 config: TrainConfig, resume: bool = False, progress: bool = True) -> None:
+        config.validate()
+        self.cfg = config
+        self.run_dir = Path(run_dir)
+        self.data_dir = Path(data_dir)
+        self.progress = progress
+        self.dist = _Distributed()
+        self.device = self.dist.device()
+        self.data = PreparedData(self.data_dir)
+        self.preset = get_preset(config.preset)
+        if self.data.size != self.preset.generator.resolution:
+            raise InputError(f"the data is {self.data.size}x{self.data.size} but preset "
+                             f"{config.preset} renders {self.preset.generator.resolution}: "
+                             f"prepare with --size {self.preset.generator.resolution}")
+        self.ckpt_path = checkpoint_path(self.run_dir, config.stage)
+        if self.ckpt_path.exists() and not resume:
+            raise InputError(f"{self.ckpt_path} exists: pass --resume to continue it, or "
+                             "choose another run folder")
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.step = 0
+        self._build()
+        self.rng = np.random.default_rng([config.seed, self.dist.rank])
+        if resume and self.ckpt_path.exists():
+            self._load(load_checkpoint(self.ckpt_path))
+        self.pool = (self.data.pair_indices("train") if config.stage != "global"
+                     else self.data.indices("train"))
+        if config.stage == "face":
+            self.pool = self.pool[self.data.face_boxes[self.pool + 1, 2] > 0]
+        if len(self.pool) == 0:
+            raise InputError(f"{self.data_dir} has no training samples for stage "
+                             f"{config.stage}")
+        self.vgg = losses.maybe_vgg_loss()
+        if self.vgg is not None:
+            self.vgg.to(self.device)
+
+    # -- models -------------------------------------------------------------------------
+    def _build(self) -> None:
+        torch.manual_seed(self.cfg.seed)
+        random.seed(self.cfg.seed)
+        cfg, p = self.cfg, self.preset
+        self.g_config: GeneratorConfig = replace(p.generator, temporal=cfg.stage != "global")
+        self.d_config: DiscriminatorConfig = p.discriminator
+        self.face_config: FaceConfig = p.face
+        lab, img = self.g_config.label_channels, self.g_config.image_channels
+        if cfg.stage == "face":
+            self.frozen = self._load_trained_generator().to(self.device).eval()
+            self.frozen.requires_grad_(False)
+            self.g = FaceGenerator(self.face_config, lab, img).to(self.device)
+            self.d = MultiscaleDiscriminator(lab + img, replace(self.d_config, num_d=1)
+                                             ).to(self.device)
+            self.dt = None
+        else:
+            self.g = Generator(self.g_config).to(self.device)
+            self.d = MultiscaleDiscriminator(lab + img, self.d_config).to(self.device)
+            self.dt = (MultiscaleDiscriminator(2 * (lab + img), self.d_config).to(self.device)
+                       if cfg.stage == "temporal" else None)
+        self.g_ddp = self.dist.wrap(self.g)
+        self.d_ddp = self.dist.wrap(self.d)
+        self.dt_ddp = self.dist.wrap(self.dt) if self.dt is not None else None
+        d_params = list(self.d.parameters()) + (list(self.dt.parameters()) if self.dt else [])
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        self.opt_d = torch.optim.Adam(d_params, lr=cfg.lr, betas=(cfg.beta1, 0.999))
+
+    def _load_trained_generator(self) -> Generator:
+        for stage in ("temporal", "global"):
+            path = checkpoint_path(self.run_dir, stage)
+            if path.exists():
+                ckpt = load_checkpoint(path)
+                g = Generator(GeneratorConfig.from_dict(ckpt["generator_config"]))
+                g.load_state_dict(ckpt["generator"])
+                self.g_config = g.config
+                log.info("face stage on top of the %s generator (step %d)", stage, ckpt["step"])
+                return g
+        raise InputError(f"{self.run_dir} has no trained generator: train the temporal (or "
+                         "global) stage before the face stage")
+
+    # -- checkpoints --------------------------------------------------------------------
+    def _state(self) -> dict:
+        state = {
+            "format": "dancenow-checkpoint", "stage": self.cfg.stage, "step": self.step,
+            "train_config": asdict(self.cfg), "preset": self.preset.name,
+            "generator_config": self.g_config.to_dict(),
+            "discriminator_config": self.d_config.to_dict(),
+            "face_config": self.face_config.to_dict(),
+            "data": {"path": str(self.data_dir.resolve()),
+                     "signature": self.data.manifest.get("signature"),
+                     "size": self.data.size,
+                     "normalization": self.data.manifest["normalization"]},
+            "d": self.d.state_dict(), "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": {**_random_state(), "numpy": self.rng.bit_generator.state},
+        }
+        if self.cfg.stage == "face":
+            state["face"] = self.g.state_dict()
+            state["generator"] = self.frozen.state_dict()
+        else:
+            state["generator"] = self.g.state_dict()
+        if self.dt is not None:
+            state["dt"] = self.dt.state_dict()
+        return state
+
+    def _load(self, ckpt: dict) -> None:
+        if ckpt.get("stage") != self.cfg.stage:
+            raise InputError(f"{self.ckpt_path} belongs to stage {ckpt.get('stage')}")
+        saved = ckpt["train_config"]
+        for key in ("preset", "batch", "lr", "seed"):
+            if saved[key] != getattr(self.cfg, key):
+                raise InputError(f"--resume with a different {key} ({getattr(self.cfg, key)} "
+                                 f"vs {saved[key]} in the checkpoint) would not continue the "
+                                 "same run")
+        self.g.load_state_dict(ckpt["face"] if self.cfg.stage == "face" else ckpt["generator"])
+        self.d.load_state_dict(ckpt["d"])
+        if self.dt is not None:
+            self.dt.load_state_dict(ckpt["dt"])
+        self.opt_g.load_state_dict(ckpt["opt_g"])
+        self.opt_d.load_state_dict(ckpt["opt_d"])
+        self.step = int(ckpt["step"])
+        _set_random_state(ckpt["rng"])
+        if self.dist.world == 1:
+            self.rng.bit_generator.state = ckpt["rng"]["numpy"]
+        else:  # each rank keeps its own stream, advanced to the same step
+            for _ in range(self.step):
+                self.rng.integers(0, 1 << 30, self.cfg.batch)
+        log.info("resumed %s at step %d", self.ckpt_path, self.step)
+
+    def _save(self) -> None:
+        if self.dist.main:
+            save_atomic(self._state(), self.ckpt_path)
+
+    # -- one step -----------------------------------------------------------------------
+    def _batch(self) -> np.ndarray:
+        return np.sort(self.pool[self.rng.integers(0, len(self.pool), self.cfg.batch)])
+
+    def _frames(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        return (to_tensor(self.data.labels[idx], self.device),
+                to_tensor(self.data.frames[idx], self.device))
+
+    def _d_step(self, real: list[torch.Tensor], fake: list[torch.Tensor],
+                disc: nn.Module) -> torch.Tensor:
+        loss = 0.0
+        for r, f in zip(real, fake, strict=True):
+            loss = loss + losses.lsgan_d(disc(r), disc(f.detach()))
+        return loss
+
+    def _g_adv(self, real: list[torch.Tensor], fake: list[torch.Tensor],
+               disc: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        adv, fm = 0.0, 0.0
+        for r, f in zip(real, fake, strict=True):
+            with torch.no_grad():
+                real_feats = disc(r)
+            fake_feats = disc(f)
+            adv = adv + losses.lsgan_g(fake_feats)
+            fm = fm + losses.feature_matching(real_feats, fake_feats)
+        return adv, fm
+
+    def _step(self, idx: np.ndarray) -> dict[str, float]:
+        cfg = self.cfg
+        if cfg.stage == "face":
+            return self._face_step(idx)
+        lab0, img0 = self._frames(idx)
+        if cfg.stage == "global":
+            fake = [self.g_ddp(lab0)]
+            labels, reals = [lab0], [img0]
+        else:
+            lab1, img1 = self._frames(idx + 1)
+            fake0 = self.g_ddp(lab0, torch.zeros_like(img0))
+            fake1 = self.g_ddp(lab1, fake0)
+            fake, labels, reals = [fake0, fake1], [lab0, lab1], [img0, img1]
+        real_in = [torch.cat([lab, im], 1) for lab, im in zip(labels, reals, strict=True)]
+        fake_in = [torch.cat([lab, f], 1) for lab, f in zip(labels, fake, strict=True)]
+        # Discriminators.
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d = self._d_step(real_in, fake_in, self.d_ddp)
+        if self.dt_ddp is not None:
+            real_seq = torch.cat(real_in, 1)
+            fake_seq = torch.cat(fake_in, 1)
+            loss_d = loss_d + self._d_step([real_seq], [fake_seq], self.dt_ddp)
+        loss_d.backward()
+        self.opt_d.step()
+        # Generator.
+        self.opt_g.zero_grad(set_to_none=True)
+        adv, fm = self._g_adv(real_in, fake_in, self.d_ddp)
+        out = {}
+        if self.dt_ddp is not None:
+            adv_t, fm_t = self._g_adv([torch.cat(real_in, 1)], [torch.cat(fake_in, 1)],
+                                      self.dt_ddp)
+            adv = adv + cfg.lambda_temporal * adv_t
+            fm = fm + fm_t
+            out["g_temporal"] = adv_t.item()
+        l1 = sum(F.l1_loss(f, r) for f, r in zip(fake, reals, strict=True))
+        loss_g = adv + cfg.lambda_fm * fm + cfg.lambda_l1 * l1
+        if self.vgg is not None:
+            vgg = sum(self.vgg(f, r) for f, r in zip(fake, reals, strict=True))
+            loss_g = loss_g + cfg.lambda_vgg * vgg
+            out["vgg"] = vgg.item()
+        loss_g.backward()
+        self.opt_g.step()
+        self._last_sample = (labels[-1], fake[-1].detach(), reals[-1])
+        return {"d": loss_d.item(), "g_adv": adv.item(), "fm": fm.item(), "l1": l1.item(), **out}
+
+    def _face_step(self, idx: np.ndarray) -> dict[str, float]:
+        cfg, crop = self.cfg, self.face_config.crop
+        lab0, _ = self._frames(idx)
+        lab1, img1 = self._frames(idx + 1)
+        with torch.no_grad():
+            prev = self.frozen(lab0, torch.zeros_like(lab0)) if self.g_config.temporal else None
+            gen = self.frozen(lab1, prev) if self.g_config.temporal else self.frozen(lab1)
+        boxes = self.data.face_boxes[idx + 1]
+        lab_c, gen_c, real_c = (crop_batch(t, boxes, crop) for t in (lab1, gen, img1))
+        refined = torch.clamp(gen_c + self.g_ddp(lab_c, gen_c), -1.0, 1.0)
+        real_in, fake_in = torch.cat([lab_c, real_c], 1), torch.cat([lab_c, refined], 1)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d = self._d_step([real_in], [fake_in], self.d_ddp)
+        loss_d.backward()
+        self.opt_d.step()
+        self.opt_g.zero_grad(set_to_none=True)
+        adv, fm = self._g_adv([real_in], [fake_in], self.d_ddp)
+        l1 = F.l1_loss(refined, real_c)
+        loss_g = adv + cfg.lambda_fm * fm + cfg.lambda_l1 * l1
+        if self.vgg is not None:
+            loss_g = loss_g + cfg.lambda_vgg * self.vgg(refined, real_c)
+        loss_g.backward()
+        self.opt_g.step()
+        self._last_sample = (lab_c, refined.detach(), real_c)
+        return {"d": loss_d.item(), "g_adv": adv.item(), "fm": fm.item(), "l1": l1.item(),
+                "l1_before": F.l1_loss(gen_c, real_c).item()}
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> Path:
+        cfg = self.cfg
+        if self.dist.main:
+            (self.run_dir / "train_config.json").write_text(json.dumps(
+                {"stage": cfg.stage, "config": asdict(cfg), "data": str(self.data_dir)},
+                indent=2))
+        bar = tqdm(total=cfg.iters, initial=self.step, desc=f"train {cfg.stage}", unit="step",
+                   disable=not (self.progress and self.dist.main))
+        log_path = self.run_dir / "train_log.jsonl"
+        started = time.perf_counter()
+        first_step = self.step
+        try:
+            while self.step < cfg.iters:
+                lr = _lr_at(cfg, self.step)
+                for opt in (self.opt_g, self.opt_d):
+                    for group in opt.param_groups:
+                        group["lr"] = lr
+                stats = self._step(self._batch())
+                self.step += 1
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()}, refresh=False)
+                if self.dist.main and (self.step % cfg.log_every == 0 or self.step == cfg.iters):
+                    rate = (self.step - first_step) / (time.perf_counter() - started)
+                    with open(log_path, "a") as fh:
+                        fh.write(json.dumps({"step": self.step, "lr": lr, "steps_per_s": rate,
+                                             **stats}) + "\n")
+                if self.dist.main and self.step % cfg.sample_every == 0:
+                    save_sample_grid(self.run_dir / "samples" /
+                                     f"{cfg.stage}-{self.step:06d}.png", *self._last_sample)
+                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iters:
+                    self._save()
+        finally:
+            bar.close()
+            self.dist.barrier()
+        self.dist.close()
+        return self.ckpt_path
