@@ -103,6 +103,10 @@ def test_pose_default_output_keeps_ground_truth(tmp_path, performer_clip) -> Non
     (["synth", "--seconds", "-1", "-o", "x.mp4"], "--seconds"),
     (["synth", "-o", "x.avi"], "unsupported output format"),
     (["labelmap", "/nonexistent.kp.npz", "-o", "x.mp4"], "not found"),
+    (["prepare", "/nonexistent.mp4", "-o", "x.data"], "video not found"),
+    (["prepare", "/nonexistent.mp4", "--size", "100", "-o", "x.data"], "multiple of 16"),
+    (["train", ".", "-o", "x.run"], "not a prepared data folder"),
+    (["eval", ".", "--data", "."], "no checkpoint"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, needle) -> None:
     res = subprocess.run([sys.executable, "-m", "dancenow", *args], capture_output=True,
