@@ -76,8 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, OSError) as exc:
         if args.debug:
             raise
-        message = str(exc) if isinstance(exc, InputError) else f"{exc.strerror or exc}: " \
-            f"{exc.filename or ''}".rstrip(": ")
+        if isinstance(exc, OSError) and exc.filename:
+            message = f"{exc.strerror or exc}: {exc.filename}"
+        else:
+            message = str(exc)
         print(f"dancenow {args.verb}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -30,13 +30,18 @@ def face_box(pose: np.ndarray, width: int, height: int, min_side: int = 8,
     if ok.sum() < 3:
         return None
     center = pts[ok, :2].mean(axis=0)
+
+    def seen(*names: str) -> np.ndarray | None:
+        p = pose[[LM[n] for n in names]]
+        good = np.isfinite(p[:, :2]).all() and (p[:, 2] >= min_visibility).all()
+        return p[:, :2] if good else None
+
     sizes = []
-    eyes = pose[[LM["left_eye"], LM["right_eye"]], :2]
-    mouth = pose[[LM["mouth_left"], LM["mouth_right"]], :2]
-    if np.isfinite(eyes).all() and np.isfinite(mouth).all():
+    eyes, mouth = seen("left_eye", "right_eye"), seen("mouth_left", "mouth_right")
+    if eyes is not None and mouth is not None:
         sizes.append(EYE_MOUTH_TO_SIDE * np.linalg.norm(eyes.mean(0) - mouth.mean(0)))
-    ears = pose[[LM["left_ear"], LM["right_ear"]], :2]
-    if np.isfinite(ears).all():
+    ears = seen("left_ear", "right_ear")  # a hidden ear (profile) would shrink the box
+    if ears is not None:
         sizes.append(EARS_TO_SIDE * np.linalg.norm(ears[0] - ears[1]))
     if not sizes:
         return None

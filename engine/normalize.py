@@ -95,14 +95,24 @@ def compute_stats(keypoints: np.ndarray, median_frac: float = 0.5, band_frac: fl
     far = median - float(cand.max()) if cand.size else median
     # Bands are relative to the body's size, so the statistics scale with the picture.
     band = max(band_frac * (close - far), 0.01 * float(np.median(h)))
-    height_close = float(h[np.abs(y - close) <= band].max())
-    height_far = float(h[np.abs(y - far) <= band].max())
+    height_close = _tallest_near(y, h, close, band)
+    height_far = _tallest_near(y, h, far, band)
     tallest = float(h.max())
     if tallest - height_close > 0.1 * tallest:
-        height_close = tallest  # the close band caught only crouched frames
+        # As the official data preparation does: the close band caught only crouched frames.
+        height_close = tallest
     return NormalizationStats(far=far, close=close, median=median, height_far=height_far,
                               height_close=height_close, center_x=float(np.median(cx)),
                               frames=int(ok.sum()))
+
+
+def _tallest_near(y: np.ndarray, h: np.ndarray, position: float, band: float) -> float:
+    """The tallest body among frames whose ankle row is within `band` of `position`
+    (the nearest frame's when none is that close, e.g. a median between two frames)."""
+    near = np.abs(y - position) <= band
+    if not near.any():
+        near = np.abs(y - position) == np.abs(y - position).min()
+    return float(h[near].max())
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,8 @@ class Transform:
 
 
 def relative_position(y: float, stats: NormalizationStats) -> float:
-    """Where ankle row `y` lies between far (0) and close (1); the median when degenerate."""
+    """Where ankle row `y` lies between far (0) and close (1); NaN when the statistics span
+    no depth (the source never moved toward or away from the camera)."""
     span = stats.span
     if span <= 1e-6 * max(abs(stats.height_close), 1.0):
         return float("nan")

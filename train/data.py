@@ -39,7 +39,7 @@ from engine.video import probe, read_frames
 log = logging.getLogger(__name__)
 
 FORMAT = "dancenow-data"
-VERSION = 1
+VERSION = 2  # 2: face boxes sized from visible face points only
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,8 @@ def _process_video(path: Path, options: PrepareOptions, frames_fh, progress: boo
             small = cv2.resize(square, (options.size, options.size),
                                interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
             frames_fh.write(np.ascontiguousarray(small).tobytes())
+    if not poses:
+        raise InputError(f"{path} holds no video frames")
     return np.stack(poses)
 
 
@@ -139,6 +141,10 @@ def prepare(videos: list[str | os.PathLike[str]], out: str | os.PathLike[str],
         if not p.is_file():
             raise InputError(f"video not found: {p}")
     out = Path(out)
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir())
+                                               or (out / "manifest.json").is_file())):
+        raise InputError(f"{out} exists and is not a data folder: choose another --output "
+                         "(nothing there is replaced)")
     sources = [_source_entry(p) for p in paths]
     signature = _signature(sources, options)
     if _is_up_to_date(out, signature):
@@ -180,6 +186,9 @@ def _build(paths: list[Path], sources: list[dict], signature: str, root: Path,
             split.append(np.r_[np.zeros(n - n_val, np.uint8), np.ones(n_val, np.uint8)])
             sources[vi] = {**sources[vi], "frames": n,
                            "detected": int((~np.isnan(poses[:, :, 0]).all(1)).sum())}
+    if len(set(round(f, 3) for f in fps)) > 1:
+        log.warning("the videos have different frame rates (%s); the data keeps %.3f",
+                    ", ".join(f"{f:.3f}" for f in fps), fps[0])
     keypoints = np.concatenate(all_poses).astype(np.float32)
     detected = ~np.isnan(keypoints[:, :, 0]).all(axis=1)
     if detected.sum() < options.min_person_frames:

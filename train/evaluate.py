@@ -160,7 +160,8 @@ def evaluate(models: TrainedModels, data: PreparedData, split: str = "val",
                 found += 1
                 truth = data.keypoints[i, LIMB_JOINTS, :2]
                 err = np.linalg.norm(pose[LIMB_JOINTS, :2] - truth, axis=1)
-                dist.append(float(np.nanmean(err)) / h)
+                if np.isfinite(err).any():  # the input pose may lack some limb joints
+                    dist.append(float(np.nanmean(err)) / h)
     n = len(indices)
     mean = lambda v: float(np.mean(v)) if v else None  # noqa: E731
     return {

@@ -175,8 +175,8 @@ class FaceGenerator(nn.Module):
                                     config.norm)
 
     def forward(self, label_crop: torch.Tensor, image_crop: torch.Tensor) -> torch.Tensor:
-        residual = self.net(torch.cat([label_crop, image_crop], dim=1))
-        return torch.clamp(image_crop + residual, -1.0, 1.0)
+        """The residual to add to `image_crop` (unbounded; callers clamp the sum)."""
+        return self.net(torch.cat([label_crop, image_crop], dim=1))
 
 
 class PatchDiscriminator(nn.Module):

@@ -11,7 +11,8 @@ Stages (one checkpoint each in the run folder):
 
 Checkpoints are written atomically (temporary file, then rename) every
 `checkpoint_every` steps and at the end, and hold the model configs, weights,
-optimizer states, the step and every random state, so `resume` continues exactly.
+optimizer states, the step and every random state, so `resume` continues exactly
+(bit for bit on the CPU; CUDA kernels are not made deterministic).
 Under `torchrun`, models are wrapped in DistributedDataParallel; rank 0 writes.
 """
 
@@ -192,10 +193,6 @@ class Trainer:
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.step = 0
-        self._build()
-        self.rng = np.random.default_rng([config.seed, self.dist.rank])
-        if resume and self.ckpt_path.exists():
-            self._load(load_checkpoint(self.ckpt_path))
         self.pool = (self.data.pair_indices("train") if config.stage != "global"
                      else self.data.indices("train"))
         if config.stage == "face":
@@ -203,12 +200,18 @@ class Trainer:
         if len(self.pool) == 0:
             raise InputError(f"{self.data_dir} has no training samples for stage "
                              f"{config.stage}")
+        checkpoint = load_checkpoint(self.ckpt_path) if resume and self.ckpt_path.exists() \
+            else None
+        self._build(checkpoint)
+        self.rng = np.random.default_rng([config.seed, self.dist.rank])
+        if checkpoint is not None:
+            self._load(checkpoint)
         self.vgg = losses.maybe_vgg_loss()
         if self.vgg is not None:
             self.vgg.to(self.device)
 
     # -- models -------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build(self, checkpoint: dict | None = None) -> None:
         torch.manual_seed(self.cfg.seed)
         random.seed(self.cfg.seed)
         cfg, p = self.cfg, self.preset
@@ -217,7 +220,7 @@ class Trainer:
         self.face_config: FaceConfig = p.face
         lab, img = self.g_config.label_channels, self.g_config.image_channels
         if cfg.stage == "face":
-            self.frozen = self._load_trained_generator().to(self.device).eval()
+            self.frozen = self._load_trained_generator(checkpoint).to(self.device).eval()
             self.frozen.requires_grad_(False)
             self.g = FaceGenerator(self.face_config, lab, img).to(self.device)
             self.d = MultiscaleDiscriminator(lab + img, replace(self.d_config, num_d=1)
@@ -235,16 +238,21 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         self.opt_d = torch.optim.Adam(d_params, lr=cfg.lr, betas=(cfg.beta1, 0.999))
 
-    def _load_trained_generator(self) -> Generator:
+    def _load_trained_generator(self, face_checkpoint: dict | None) -> Generator:
+        """The generator under the face stage: the one a resumed face checkpoint was trained
+        on, else the run's temporal (or global) generator."""
+        sources = [("face checkpoint", face_checkpoint)] if face_checkpoint else []
         for stage in ("temporal", "global"):
             path = checkpoint_path(self.run_dir, stage)
             if path.exists():
-                ckpt = load_checkpoint(path)
-                g = Generator(GeneratorConfig.from_dict(ckpt["generator_config"]))
-                g.load_state_dict(ckpt["generator"])
-                self.g_config = g.config
-                log.info("face stage on top of the %s generator (step %d)", stage, ckpt["step"])
-                return g
+                sources.append((stage, None))
+        for name, ckpt in sources:
+            ckpt = ckpt or load_checkpoint(checkpoint_path(self.run_dir, name))
+            g = Generator(GeneratorConfig.from_dict(ckpt["generator_config"]))
+            g.load_state_dict(ckpt["generator"])
+            self.g_config = g.config
+            log.info("face stage on top of the %s generator", name)
+            return g
         raise InputError(f"{self.run_dir} has no trained generator: train the temporal (or "
                          "global) stage before the face stage")
 
@@ -252,6 +260,7 @@ class Trainer:
     def _state(self) -> dict:
         state = {
             "format": "dancenow-checkpoint", "stage": self.cfg.stage, "step": self.step,
+            "world_size": self.dist.world,
             "train_config": asdict(self.cfg), "preset": self.preset.name,
             "generator_config": self.g_config.to_dict(),
             "discriminator_config": self.d_config.to_dict(),
@@ -277,11 +286,16 @@ class Trainer:
         if ckpt.get("stage") != self.cfg.stage:
             raise InputError(f"{self.ckpt_path} belongs to stage {ckpt.get('stage')}")
         saved = ckpt["train_config"]
-        for key in ("preset", "batch", "lr", "seed"):
+        for key in ("preset", "batch", "lr", "seed", "iters"):
             if saved[key] != getattr(self.cfg, key):
                 raise InputError(f"--resume with a different {key} ({getattr(self.cfg, key)} "
                                  f"vs {saved[key]} in the checkpoint) would not continue the "
                                  "same run")
+        if ckpt["data"].get("signature") != self.data.manifest.get("signature"):
+            raise InputError(f"{self.data_dir} is not the data {self.ckpt_path} was trained on")
+        if ckpt.get("world_size", 1) != self.dist.world:
+            raise InputError(f"the checkpoint was written by {ckpt.get('world_size', 1)} "
+                             f"process(es); resume it with the same number")
         self.g.load_state_dict(ckpt["face"] if self.cfg.stage == "face" else ckpt["generator"])
         self.d.load_state_dict(ckpt["d"])
         if self.dt is not None:
@@ -292,9 +306,9 @@ class Trainer:
         _set_random_state(ckpt["rng"])
         if self.dist.world == 1:
             self.rng.bit_generator.state = ckpt["rng"]["numpy"]
-        else:  # each rank keeps its own stream, advanced to the same step
+        else:  # each rank replays its own sampling stream up to the step
             for _ in range(self.step):
-                self.rng.integers(0, 1 << 30, self.cfg.batch)
+                self._batch()
         log.info("resumed %s at step %d", self.ckpt_path, self.step)
 
     def _save(self) -> None:
@@ -308,6 +322,11 @@ class Trainer:
     def _frames(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return (to_tensor(self.data.labels[idx], self.device),
                 to_tensor(self.data.frames[idx], self.device))
+
+    def _freeze_discriminators(self, frozen: bool) -> None:
+        for d in (self.d, self.dt):
+            if d is not None:
+                d.requires_grad_(not frozen)
 
     def _d_step(self, real: list[torch.Tensor], fake: list[torch.Tensor],
                 disc: nn.Module) -> torch.Tensor:
@@ -351,13 +370,14 @@ class Trainer:
             loss_d = loss_d + self._d_step([real_seq], [fake_seq], self.dt_ddp)
         loss_d.backward()
         self.opt_d.step()
-        # Generator.
+        # Generator (the discriminators only pass gradients through to their inputs).
         self.opt_g.zero_grad(set_to_none=True)
-        adv, fm = self._g_adv(real_in, fake_in, self.d_ddp)
+        self._freeze_discriminators(True)
+        adv, fm = self._g_adv(real_in, fake_in, self.d)
         out = {}
-        if self.dt_ddp is not None:
+        if self.dt is not None:
             adv_t, fm_t = self._g_adv([torch.cat(real_in, 1)], [torch.cat(fake_in, 1)],
-                                      self.dt_ddp)
+                                      self.dt)
             adv = adv + cfg.lambda_temporal * adv_t
             fm = fm + fm_t
             out["g_temporal"] = adv_t.item()
@@ -368,6 +388,7 @@ class Trainer:
             loss_g = loss_g + cfg.lambda_vgg * vgg
             out["vgg"] = vgg.item()
         loss_g.backward()
+        self._freeze_discriminators(False)
         self.opt_g.step()
         self._last_sample = (labels[-1], fake[-1].detach(), reals[-1])
         return {"d": loss_d.item(), "g_adv": adv.item(), "fm": fm.item(), "l1": l1.item(), **out}
@@ -377,7 +398,7 @@ class Trainer:
         lab0, _ = self._frames(idx)
         lab1, img1 = self._frames(idx + 1)
         with torch.no_grad():
-            prev = self.frozen(lab0, torch.zeros_like(lab0)) if self.g_config.temporal else None
+            prev = self.frozen(lab0) if self.g_config.temporal else None
             gen = self.frozen(lab1, prev) if self.g_config.temporal else self.frozen(lab1)
         boxes = self.data.face_boxes[idx + 1]
         lab_c, gen_c, real_c = (crop_batch(t, boxes, crop) for t in (lab1, gen, img1))
@@ -388,12 +409,14 @@ class Trainer:
         loss_d.backward()
         self.opt_d.step()
         self.opt_g.zero_grad(set_to_none=True)
-        adv, fm = self._g_adv([real_in], [fake_in], self.d_ddp)
+        self._freeze_discriminators(True)
+        adv, fm = self._g_adv([real_in], [fake_in], self.d)
         l1 = F.l1_loss(refined, real_c)
         loss_g = adv + cfg.lambda_fm * fm + cfg.lambda_l1 * l1
         if self.vgg is not None:
             loss_g = loss_g + cfg.lambda_vgg * self.vgg(refined, real_c)
         loss_g.backward()
+        self._freeze_discriminators(False)
         self.opt_g.step()
         self._last_sample = (lab_c, refined.detach(), real_c)
         return {"d": loss_d.item(), "g_adv": adv.item(), "fm": fm.item(), "l1": l1.item(),
@@ -409,6 +432,8 @@ class Trainer:
         bar = tqdm(total=cfg.iters, initial=self.step, desc=f"train {cfg.stage}", unit="step",
                    disable=not (self.progress and self.dist.main))
         log_path = self.run_dir / "train_log.jsonl"
+        if self.dist.main:
+            self._truncate_log(log_path)
         started = time.perf_counter()
         first_step = self.step
         try:
@@ -431,8 +456,19 @@ class Trainer:
                                      f"{cfg.stage}-{self.step:06d}.png", *self._last_sample)
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iters:
                     self._save()
-        finally:
+        except BaseException:
             bar.close()
-            self.dist.barrier()
+            self.dist.close()  # no barrier: the other ranks may be stuck in a collective
+            raise
+        bar.close()
+        self.dist.barrier()
         self.dist.close()
         return self.ckpt_path
+
+    def _truncate_log(self, path: Path) -> None:
+        """Drop log lines past the step being resumed from (they are about to be redone)."""
+        if not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= self.step]
+        path.write_text("".join(line + "\n" for line in kept))

@@ -42,9 +42,12 @@ def run(args: argparse.Namespace) -> int:
     from train.trainer import TrainConfig, Trainer
 
     preset = get_preset(args.preset)
-    iters = args.iters or (preset.iters // 3 if args.stage == "face" else preset.iters)
+    iters = args.iters
+    if iters is None:
+        iters = preset.iters // 3 if args.stage == "face" else preset.iters
     config = TrainConfig(preset=args.preset, stage=args.stage, iters=iters,
-                         batch=args.batch or preset.batch, lr=args.lr, seed=args.seed,
+                         batch=preset.batch if args.batch is None else args.batch,
+                         lr=args.lr, seed=args.seed,
                          checkpoint_every=args.checkpoint_every,
                          sample_every=args.sample_every)
     path = Trainer(args.data, args.output, config, resume=args.resume,

@@ -39,7 +39,10 @@ def test_stats_describe_depth_motion(target_kp) -> None:
     assert st.height_close > st.height_far  # nearer is taller
     ankle_y, height, _ = frame_measures(target_kp)
     assert st.close == pytest.approx(np.nanmax(ankle_y))
-    assert st.height_close <= np.nanmax(height) + 1e-6
+    # Near the camera the body is taller than anywhere far away.
+    far_frames = np.abs(ankle_y - st.far) <= 0.05 * (st.close - st.far)
+    assert st.height_far == pytest.approx(np.nanmax(height[far_frames]))
+    assert st.height_close > 1.2 * st.height_far
 
 
 @pytest.mark.parametrize("k,bx,by", [(0.6, 30.0, -20.0), (1.0, 0.0, 45.0), (1.7, -80.0, -150.0)])
@@ -134,6 +137,14 @@ def test_static_source_stands_where_the_target_usually_stands(target_kp) -> None
     still = np.repeat(_affine(target_kp[:1], 0.7, 0.0, 0.0), 30, axis=0)
     out = OfflineNormalizer(compute_stats(still), tgt)(still)
     assert np.nanmax(out[:, ANKLES, 1], axis=1) == pytest.approx(tgt.median, abs=1e-3)
+
+
+def test_two_frames_a_little_apart(target_kp) -> None:
+    """The median then falls between the frames; the far height comes from the nearest one."""
+    two = target_kp[:2].copy()
+    two[1, :, 1] += 12.0
+    st = compute_stats(two)
+    assert st.far <= st.close and st.height_far > 0 and st.frames == 2
 
 
 def test_stats_roundtrip_and_errors() -> None:

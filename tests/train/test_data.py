@@ -68,6 +68,26 @@ def test_changed_options_rebuild(tmp_path, target_video) -> None:
     assert not list(tmp_path.glob(".d.*"))  # no temporary folders left
 
 
+def test_pairs_never_cross_from_one_video_to_the_next(tmp_path, target_video) -> None:
+    out = tmp_path / "two"
+    prepare([target_video, target_video], out,
+            PrepareOptions(size=64, max_frames=10, min_person_frames=5), progress=False)
+    data = PreparedData(out)
+    assert len(data) == 20 and data.video.tolist() == [0] * 10 + [1] * 10
+    assert data.split.tolist() == ([0] * 9 + [1]) * 2  # the end of each video is held out
+    pairs = data.pair_indices("train").tolist()
+    assert pairs == list(range(8)) + list(range(10, 18))
+
+
+def test_an_existing_folder_that_is_not_data_is_never_replaced(tmp_path, target_video) -> None:
+    precious = tmp_path / "photos"
+    precious.mkdir()
+    (precious / "a.jpg").write_bytes(b"keep me")
+    with pytest.raises(InputError, match="not a data folder"):
+        prepare([target_video], precious, PrepareOptions(size=64), progress=False)
+    assert (precious / "a.jpg").read_bytes() == b"keep me"
+
+
 def test_too_few_person_frames_is_a_clear_error(tmp_path) -> None:
     video = tmp_path / "empty.mp4"
     with Mp4Writer(video, 128, 96, 10) as w:

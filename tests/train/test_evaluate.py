@@ -63,6 +63,19 @@ def test_tiny_run_end_to_end(tiny_data, tmp_path) -> None:
     assert all(k in m for k in KEYS)
 
 
+def test_temporal_feedback_restarts_at_a_gap(tiny_data, tmp_path) -> None:
+    run = tmp_path / "run"
+    Trainer(tiny_data, run, TrainConfig(preset="tiny", stage="temporal", iters=3, batch=1),
+            progress=False).run()
+    models = ev.load_run(run)
+    data = PreparedData(tiny_data)
+    seq = dict(ev.render_frames(models, data, np.array([0, 1, 2, 7, 8])))
+    alone = dict(ev.render_frames(models, data, np.array([7])))
+    chained = dict(ev.render_frames(models, data, np.array([6, 7])))
+    np.testing.assert_array_equal(seq[7], alone[7])  # after the gap: from zeros again
+    assert not np.array_equal(chained[7], alone[7])  # contiguous: conditioned on frame 6
+
+
 def test_missing_run_and_wrong_split(tiny_data, tmp_path) -> None:
     with pytest.raises(InputError, match="no checkpoint"):
         ev.load_run(tmp_path)

@@ -55,8 +55,14 @@ def test_bad_config_values_are_rejected() -> None:
 
 def test_face_generator_outputs_a_residual() -> None:
     f = FaceGenerator(FaceConfig(crop=16, ngf=4, n_downsample=1, n_blocks=1))
-    res = f(torch.randn(3, 3, 16, 16), torch.randn(3, 3, 16, 16))
+    crop = torch.randn(3, 3, 16, 16)
+    res = f(torch.randn(3, 3, 16, 16), crop)
     assert res.shape == (3, 3, 16, 16)
+    # The output is the residual alone: a zeroed last layer adds nothing to the crop.
+    last = [m for m in f.net if isinstance(m, torch.nn.Conv2d)][-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.zeros_(last.bias)
+    assert torch.equal(f(torch.randn(3, 3, 16, 16), crop), torch.zeros_like(crop))
 
 
 def test_discriminator_returns_features_per_scale() -> None:
