@@ -62,3 +62,11 @@ avatar: avatar-data
 	  --iters $$(( $(AVATAR_ITERS) / 3 )) $(if $(wildcard $(AVATAR_DIR)/run/checkpoint-face.pt),--resume)
 	$(DN) eval $(AVATAR_DIR)/run --data $(AVATAR_DIR)/heldout --split all \
 	  -o $(AVATAR_DIR)/run/heldout_metrics.json
+
+# The paper's ablation on the same data: a global-only run beside the avatar's run.
+.PHONY: ablation
+ablation: avatar
+	$(DN) train $(AVATAR_DIR)/data -o $(AVATAR_DIR)/run-global --preset cpu-rt --stage global \
+	  --iters $(AVATAR_ITERS) $(if $(wildcard $(AVATAR_DIR)/run-global/checkpoint-global.pt),--resume)
+	$(BIN)/python -m benchmarks.quality --data $(AVATAR_DIR)/heldout --split all \
+	  --global-run $(AVATAR_DIR)/run-global --run $(AVATAR_DIR)/run

@@ -15,13 +15,26 @@ model without guessing.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import Self
 
 import torch
 from torch import nn
 
 
+class _SavedConfig:
+    """Configs travel inside checkpoints as plain dicts; unknown keys are ignored on load."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Self:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
 @dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(_SavedConfig):
     resolution: int = 256  # output height and width, pixels
     label_channels: int = 3  # channels of the label map (RGB stick figure)
     image_channels: int = 3  # channels of the generated frame
@@ -39,46 +52,22 @@ class GeneratorConfig:
     def in_channels(self) -> int:
         return self.label_channels + (self.image_channels if self.temporal else 0)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> GeneratorConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
 
 @dataclass(frozen=True)
-class FaceConfig:
+class FaceConfig(_SavedConfig):
     crop: int = 64  # side of the square face crop, pixels of the generated frame
     ngf: int = 16  # channels after the first convolution
     n_downsample: int = 2  # stride-2 convolutions
     n_blocks: int = 2  # residual blocks at the bottleneck
     norm: str = "instance"  # instance | batch | none
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> FaceConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
 
 @dataclass(frozen=True)
-class DiscriminatorConfig:
+class DiscriminatorConfig(_SavedConfig):
     ndf: int = 32  # channels of the first discriminator layer
     n_layers: int = 3  # stride-2 layers per PatchGAN
     num_d: int = 2  # number of scales (each half the previous)
     max_channels: int = 256  # channel cap
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DiscriminatorConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
