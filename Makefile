@@ -26,6 +26,7 @@ test: install
 
 bench: install
 	$(BIN)/python -m benchmarks.label_map
+	$(BIN)/python -m benchmarks.generator
 
 lint: install
 	$(BIN)/ruff check .

@@ -17,17 +17,15 @@ import gc
 import itertools
 import json
 import logging
-import os
-import platform
 import shlex
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from benchmarks.machine import machine
 from engine import _native
 from engine.skeleton import (
     LabelMapStyle,
@@ -126,21 +124,6 @@ def bench_size(size: int, frames: int) -> dict[str, object]:
     log.info("size %d: reference %.0f us, native %.0f us median: %.1fx", size,
              ref["median_us"], nat["median_us"], result["speedup_median"])
     return result
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> dict[str, object]:
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "opencv": cv2.__version__, "platform": platform.platform()}
 
 
 def markdown(report: dict[str, object]) -> str:
