@@ -1,0 +1,153 @@
+"""The `Runner` contract, per-call timing, and the backend registry."""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from engine.errors import InputError
+
+
+class RunnerUnavailable(RuntimeError):
+    """A backend cannot run here; the message names the package or device it needs."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+class CallTimes:
+    """The last `keep` call durations of a runner, with percentiles in milliseconds."""
+
+    def __init__(self, keep: int = 1000) -> None:
+        self._seconds: deque[float] = deque(maxlen=keep)
+
+    def add(self, seconds: float) -> None:
+        self._seconds.append(seconds)
+
+    def __len__(self) -> int:
+        return len(self._seconds)
+
+    def summary(self) -> dict[str, float]:
+        if not self._seconds:
+            return {"calls": 0}
+        ms = np.asarray(self._seconds) * 1e3
+        return {"calls": int(ms.size), "p50_ms": float(np.percentile(ms, 50)),
+                "p95_ms": float(np.percentile(ms, 95)), "p99_ms": float(np.percentile(ms, 99))}
+
+
+class Runner(abc.ABC):
+    """Runs one model with fixed shapes. Use as a context manager:
+
+        with create_runner("ort-cpu", "generator.onnx") as runner:
+            out = runner.infer({"label": label, "previous": previous})
+
+    `infer` returns arrays that the runner owns and overwrites on the next call: copy
+    what must outlive it.
+    """
+
+    backend: str = "?"
+
+    def __init__(self) -> None:
+        self.times = CallTimes()
+        self.inputs: list[TensorSpec] = []
+        self.outputs: list[TensorSpec] = []
+        self._loaded = False
+
+    @abc.abstractmethod
+    def _load(self) -> None:
+        """Create the session / engine and allocate buffers; fills inputs and outputs."""
+
+    @abc.abstractmethod
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One call with checked inputs."""
+
+    def _release(self) -> None:  # noqa: B027 - optional hook
+        """Free the session / engine."""
+
+    def __enter__(self) -> Runner:
+        if not self._loaded:
+            self._load()
+            self._loaded = True
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._loaded:
+            self._release()
+            self._loaded = False
+
+    def check_feed(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = {s.name for s in self.inputs}
+        if set(feed) != names:
+            raise InputError(f"{self.backend} runner expects inputs {sorted(names)}, got "
+                             f"{sorted(feed)}")
+        out = {}
+        for spec in self.inputs:
+            arr = np.asarray(feed[spec.name])
+            if arr.shape != spec.shape:
+                raise InputError(f"input {spec.name!r} must have shape {list(spec.shape)}, got "
+                                 f"{list(arr.shape)}")
+            out[spec.name] = np.ascontiguousarray(arr, dtype=spec.dtype)
+        return out
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not self._loaded:
+            raise RuntimeError("use the runner inside a `with` block")
+        checked = self.check_feed(feed)
+        start = time.perf_counter()
+        result = self._run(checked)
+        self.times.add(time.perf_counter() - start)
+        return result
+
+
+RunnerFactory = Callable[[Path], Runner]
+_REGISTRY: dict[str, Callable[[Path], Runner]] = {}
+
+
+def register(name: str) -> Callable[[RunnerFactory], RunnerFactory]:
+    def deco(factory: RunnerFactory) -> RunnerFactory:
+        _REGISTRY[name] = factory
+        return factory
+    return deco
+
+
+def _load_backends() -> None:
+    from engine.runners import ort_runner  # noqa: F401 - registers the ort-* backends
+
+
+def available_backends() -> dict[str, str | None]:
+    """backend -> None when usable here, else why not."""
+    _load_backends()
+    status = {}
+    for name, factory in _REGISTRY.items():
+        check = getattr(factory, "unavailable", None)
+        status[name] = check() if check else None
+    return status
+
+
+def create_runner(backend: str, model: str | Path) -> Runner:
+    """A runner for `model` on `backend` (enter it with `with` to load)."""
+    _load_backends()
+    try:
+        factory = _REGISTRY[backend]
+    except KeyError:
+        raise InputError(f"unknown backend {backend!r}; choose from "
+                         f"{', '.join(_REGISTRY)}") from None
+    why = getattr(factory, "unavailable", lambda: None)()
+    if why:
+        raise RunnerUnavailable(f"backend {backend} is not available here: {why}")
+    path = Path(model)
+    if not path.is_file():
+        raise InputError(f"model not found: {path}")
+    return factory(path)
