@@ -67,7 +67,7 @@ class TrainConfig:
     seed: int = 0  # everything random derives from it
     checkpoint_every: int = 500  # steps between checkpoints
     sample_every: int = 500  # steps between sample grids
-    log_every: int = 25  # steps between lines in train_log.jsonl
+    log_every: int = 25  # steps between lines in train_log-<stage>.jsonl
 
     def validate(self) -> None:
         if self.stage not in STAGES:
@@ -426,12 +426,12 @@ class Trainer:
     def run(self) -> Path:
         cfg = self.cfg
         if self.dist.main:
-            (self.run_dir / "train_config.json").write_text(json.dumps(
+            (self.run_dir / f"train_config-{cfg.stage}.json").write_text(json.dumps(
                 {"stage": cfg.stage, "config": asdict(cfg), "data": str(self.data_dir)},
                 indent=2))
         bar = tqdm(total=cfg.iters, initial=self.step, desc=f"train {cfg.stage}", unit="step",
                    disable=not (self.progress and self.dist.main))
-        log_path = self.run_dir / "train_log.jsonl"
+        log_path = self.run_dir / f"train_log-{cfg.stage}.jsonl"
         if self.dist.main:
             self._truncate_log(log_path)
         started = time.perf_counter()

@@ -32,7 +32,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 def test_losses_decrease_on_a_tiny_model(tiny_data, tmp_path) -> None:
     Trainer(tiny_data, tmp_path / "r", _cfg(iters=60, lr=1e-3, sample_every=30),
             progress=False).run()
-    log = [json.loads(line) for line in (tmp_path / "r" / "train_log.jsonl").open()]
+    log = [json.loads(line) for line in (tmp_path / "r" / "train_log-temporal.jsonl").open()]
     assert len(log) == 60
     first = sum(r["l1"] for r in log[:10]) / 10
     last = sum(r["l1"] for r in log[-10:]) / 10
@@ -74,7 +74,8 @@ def test_resume_equals_an_uninterrupted_run(tiny_data, tmp_path) -> None:
         assert _same(full[key], cut[key]), key
     assert _same(full["opt_g"]["state"][0], cut["opt_g"]["state"][0])
     # The log holds each step once, the lost step included only after it was redone.
-    steps = [json.loads(line)["step"] for line in (tmp_path / "cut" / "train_log.jsonl").open()]
+    log = tmp_path / "cut" / "train_log-temporal.jsonl"
+    steps = [json.loads(line)["step"] for line in log.open()]
     assert steps == list(range(1, 7))
 
 
@@ -106,6 +107,10 @@ def test_global_and_face_stages(tiny_data, tmp_path) -> None:
     assert "face" in face and face["face_config"]["crop"] == 16
     # The face stage keeps the generator it was trained on, untouched.
     assert _same(face["generator"], _weights(run, "global"))
+    # Each stage keeps its own log and settings.
+    for stage in ("global", "face"):
+        assert len((run / f"train_log-{stage}.jsonl").read_text().splitlines()) == 3
+        assert (run / f"train_config-{stage}.json").is_file()
 
 
 def test_data_and_preset_sizes_must_match(tiny_data, tmp_path) -> None:
