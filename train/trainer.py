@@ -286,11 +286,17 @@ class Trainer:
         if ckpt.get("stage") != self.cfg.stage:
             raise InputError(f"{self.ckpt_path} belongs to stage {ckpt.get('stage')}")
         saved = ckpt["train_config"]
-        for key in ("preset", "batch", "lr", "seed", "iters"):
+        finished = int(ckpt["step"]) >= saved["iters"]
+        extending = finished and self.cfg.iters > saved["iters"]
+        if extending:
+            log.info("extending the finished %s stage from %d to %d steps (the learning rate "
+                     "schedule restarts over the new length)", self.cfg.stage, saved["iters"],
+                     self.cfg.iters)
+        for key in ("preset", "batch", "lr", "seed") + (() if extending else ("iters",)):
             if saved[key] != getattr(self.cfg, key):
                 raise InputError(f"--resume with a different {key} ({getattr(self.cfg, key)} "
                                  f"vs {saved[key]} in the checkpoint) would not continue the "
-                                 "same run")
+                                 "same run (a finished stage can be extended with more --iters)")
         if ckpt["data"].get("signature") != self.data.manifest.get("signature"):
             raise InputError(f"{self.data_dir} is not the data {self.ckpt_path} was trained on")
         if ckpt.get("world_size", 1) != self.dist.world:

@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample-every", type=int, default=d.sample_every, metavar="N",
                    help="steps between sample grids (label | generated | real)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the stage's checkpoint in RUN")
+                   help="continue the stage's checkpoint in RUN exactly; a finished stage "
+                        "given a larger --iters is extended (its schedule restarts)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -93,7 +93,22 @@ def test_existing_run_needs_resume_and_the_same_settings(tiny_data, tmp_path) ->
     with pytest.raises(InputError, match="different batch"):
         Trainer(tiny_data, tmp_path / "r", _cfg(iters=3, batch=1), resume=True, progress=False)
     with pytest.raises(InputError, match="different iters"):
-        Trainer(tiny_data, tmp_path / "r", _cfg(iters=9), resume=True, progress=False)
+        Trainer(tiny_data, tmp_path / "r", _cfg(iters=2), resume=True, progress=False)
+
+
+def test_a_finished_stage_can_be_extended_but_not_an_unfinished_one(tiny_data, tmp_path) -> None:
+    Trainer(tiny_data, tmp_path / "r", _cfg(iters=3), progress=False).run()
+    longer = Trainer(tiny_data, tmp_path / "r", _cfg(iters=5), resume=True, progress=False)
+    assert longer.step == 3
+    longer.run()
+    assert load_checkpoint(checkpoint_path(tmp_path / "r", "temporal"))["step"] == 5
+    crashing = Trainer(tiny_data, tmp_path / "u", _cfg(iters=6), progress=False)
+    for _ in range(3):
+        crashing._step(crashing._batch())
+        crashing.step += 1
+    crashing._save()
+    with pytest.raises(InputError, match="different iters"):
+        Trainer(tiny_data, tmp_path / "u", _cfg(iters=9), resume=True, progress=False)
 
 
 def test_global_and_face_stages(tiny_data, tmp_path) -> None:
