@@ -60,7 +60,7 @@ avatar: avatar-data
 	$(DN) train $(AVATAR_DIR)/data -o $(AVATAR_DIR)/run --preset cpu-rt --stage temporal \
 	  --iters $(AVATAR_ITERS) $(if $(wildcard $(AVATAR_DIR)/run/checkpoint-temporal.pt),--resume)
 	$(DN) train $(AVATAR_DIR)/data -o $(AVATAR_DIR)/run --preset cpu-rt --stage face \
-	  --iters $$(( $(AVATAR_ITERS) / 3 )) $(if $(wildcard $(AVATAR_DIR)/run/checkpoint-face.pt),--resume)
+	  --iters $(AVATAR_ITERS) $(if $(wildcard $(AVATAR_DIR)/run/checkpoint-face.pt),--resume)
 	$(DN) eval $(AVATAR_DIR)/run --data $(AVATAR_DIR)/heldout --split all \
 	  -o $(AVATAR_DIR)/run/heldout_metrics.json
 

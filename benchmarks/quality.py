@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
+import os
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.machine import cpu_model
 from train.data import PreparedData
 from train.evaluate import PAPER, evaluate, load_run
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Data: `{args.data}` (split `{args.split}`, {rows[0]['frames']} frames, "
         f"{data.size}x{data.size}): motions of the target actor that training never saw. "
-        f"Machine: {platform.processor() or platform.machine()}, CPU only.",
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores, CPU only.",
         "",
         "| variant | stage (step) | SSIM | PSNR dB | face SSIM | flicker | pose distance "
         "(x height) | re-detection |",
