@@ -26,6 +26,7 @@ import onnxruntime as ort
 import torch
 
 from benchmarks.machine import machine
+from engine.timing import summarize_ms
 from train.models import Generator, count_parameters
 from train.presets import get_preset
 
@@ -44,9 +45,9 @@ def export(g: Generator, path: Path) -> None:
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1e3
-    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
-            "p99_ms": float(np.percentile(ms, 99)), "fps": float(1e3 / np.median(ms))}
+    s = summarize_ms(seconds)
+    return {"p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"], "p99_ms": s["p99_ms"],
+            "fps": 1e3 / s["p50_ms"]}
 
 
 def bench_preset(name: str, calls: int, threads: int) -> dict[str, object]:

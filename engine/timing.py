@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
+
+
+def summarize_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """count, mean and p50 / p95 / p99 (milliseconds) of durations given in seconds."""
+    ms = np.asarray(seconds, dtype=np.float64) * 1e3
+    return {"count": int(ms.size), "mean_ms": float(ms.mean()),
+            "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
+            "p99_ms": float(np.percentile(ms, 99))}
 
 
 class StageTimes:
@@ -28,14 +36,8 @@ class StageTimes:
             self.add(stage, time.perf_counter() - start)
 
     def summary(self) -> dict[str, dict[str, float]]:
-        """stage -> count, mean, p50, p95 (milliseconds)."""
-        out = {}
-        for stage, samples in self._samples.items():
-            ms = np.asarray(samples) * 1e3
-            out[stage] = {"count": int(ms.size), "mean_ms": float(ms.mean()),
-                          "p50_ms": float(np.percentile(ms, 50)),
-                          "p95_ms": float(np.percentile(ms, 95))}
-        return out
+        """stage -> count, mean, p50, p95, p99 (milliseconds)."""
+        return {stage: summarize_ms(samples) for stage, samples in self._samples.items()}
 
     def table(self) -> str:
         """A markdown table of the summary."""

@@ -101,11 +101,11 @@ def _is_up_to_date(out: Path, signature: str) -> bool:
     return manifest.get("signature") == signature and files_ok
 
 
-def _process_video(path: Path, options: PrepareOptions, frames_fh, progress: bool,
-                   fps_out: list[float]) -> np.ndarray:
-    """Decode, crop/resize (frames appended to `frames_fh`) and estimate poses in S px."""
+def _process_video(path: Path, options: PrepareOptions, frames_fh,
+                   progress: bool) -> tuple[np.ndarray, float]:
+    """Decode, crop/resize (frames appended to `frames_fh`) and estimate poses in S px;
+    returns the poses and the video's frame rate."""
     info = probe(path)
-    fps_out.append(info.fps)
     x0, y0, side = square_crop(info.width, info.height)
     s = options.size / side
     total = info.frames if options.max_frames is None or info.frames is None else \
@@ -126,7 +126,7 @@ def _process_video(path: Path, options: PrepareOptions, frames_fh, progress: boo
             frames_fh.write(np.ascontiguousarray(small).tobytes())
     if not poses:
         raise InputError(f"{path} holds no video frames")
-    return np.stack(poses)
+    return np.stack(poses), info.fps
 
 
 def prepare(videos: list[str | os.PathLike[str]], out: str | os.PathLike[str],
@@ -177,7 +177,8 @@ def _build(paths: list[Path], sources: list[dict], signature: str, root: Path,
     all_poses, video_idx, split, fps = [], [], [], []
     with open(root / "frames.u8", "wb") as fh:
         for vi, path in enumerate(paths):
-            poses = _process_video(path, options, fh, progress, fps)
+            poses, rate = _process_video(path, options, fh, progress)
+            fps.append(rate)
             poses = median_smooth(poses, options.smooth) if options.smooth > 1 else poses
             n = len(poses)
             n_val = max(1, int(round(n * options.val_fraction)))

@@ -13,6 +13,7 @@ from types import TracebackType
 import numpy as np
 
 from engine.errors import InputError
+from engine.timing import summarize_ms
 
 
 class RunnerUnavailable(RuntimeError):
@@ -41,9 +42,8 @@ class CallTimes:
     def summary(self) -> dict[str, float]:
         if not self._seconds:
             return {"calls": 0}
-        ms = np.asarray(self._seconds) * 1e3
-        return {"calls": int(ms.size), "p50_ms": float(np.percentile(ms, 50)),
-                "p95_ms": float(np.percentile(ms, 95)), "p99_ms": float(np.percentile(ms, 99))}
+        stats = summarize_ms(self._seconds)
+        return {"calls": stats.pop("count"), **stats}
 
 
 class Runner(abc.ABC):
