@@ -39,7 +39,7 @@ clean:
 AVATAR_DIR      ?= out/avatar
 TRAIN_MOTIONS   := idle wave squat kick turn approach
 HELDOUT_MOTIONS := sidestep dance
-AVATAR_ITERS    ?= 3500
+AVATAR_ITERS    ?= 4500
 DN              := $(BIN)/dancenow
 
 .PHONY: avatar-data avatar

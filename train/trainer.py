@@ -61,6 +61,7 @@ class TrainConfig:
     lr: float = 2e-4  # Adam learning rate, constant for the first half, then linear to 0
     beta1: float = 0.5  # Adam beta1
     lambda_l1: float = 50.0  # weight of the L1 reconstruction loss
+    lambda_face_l1: float = 25.0  # extra L1 on the face box (a small part of a full-body frame)
     lambda_fm: float = 10.0  # weight of the discriminator feature-matching loss
     lambda_vgg: float = 10.0  # weight of the VGG loss (only when weights are on disk)
     lambda_temporal: float = 1.0  # weight of the temporal discriminator's adversarial loss
@@ -359,12 +360,13 @@ class Trainer:
         lab0, img0 = self._frames(idx)
         if cfg.stage == "global":
             fake = [self.g_ddp(lab0)]
-            labels, reals = [lab0], [img0]
+            labels, reals, frames = [lab0], [img0], [idx]
         else:
             lab1, img1 = self._frames(idx + 1)
             fake0 = self.g_ddp(lab0, torch.zeros_like(img0))
             fake1 = self.g_ddp(lab1, fake0)
             fake, labels, reals = [fake0, fake1], [lab0, lab1], [img0, img1]
+            frames = [idx, idx + 1]
         real_in = [torch.cat([lab, im], 1) for lab, im in zip(labels, reals, strict=True)]
         fake_in = [torch.cat([lab, f], 1) for lab, f in zip(labels, fake, strict=True)]
         # Discriminators.
@@ -389,6 +391,11 @@ class Trainer:
             out["g_temporal"] = adv_t.item()
         l1 = sum(F.l1_loss(f, r) for f, r in zip(fake, reals, strict=True))
         loss_g = adv + cfg.lambda_fm * fm + cfg.lambda_l1 * l1
+        if cfg.lambda_face_l1 > 0:
+            face_l1 = sum(self._face_l1(f, r, i) for f, r, i in zip(fake, reals, frames,
+                                                                     strict=True))
+            loss_g = loss_g + cfg.lambda_face_l1 * face_l1
+            out["face_l1"] = float(face_l1.detach())
         if self.vgg is not None:
             vgg = sum(self.vgg(f, r) for f, r in zip(fake, reals, strict=True))
             loss_g = loss_g + cfg.lambda_vgg * vgg
@@ -398,6 +405,17 @@ class Trainer:
         self.opt_g.step()
         self._last_sample = (labels[-1], fake[-1].detach(), reals[-1])
         return {"d": loss_d.item(), "g_adv": adv.item(), "fm": fm.item(), "l1": l1.item(), **out}
+
+    def _face_l1(self, fake: torch.Tensor, real: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
+        """L1 between the face crops of `fake` and `real` (zero when no frame has a face)."""
+        boxes = self.data.face_boxes[idx]
+        has_face = boxes[:, 2] > 0
+        if not has_face.any():
+            return fake.new_zeros(())
+        keep = torch.from_numpy(np.flatnonzero(has_face)).to(fake.device)
+        crop = self.face_config.crop
+        return F.l1_loss(crop_batch(fake.index_select(0, keep), boxes[has_face], crop),
+                         crop_batch(real.index_select(0, keep), boxes[has_face], crop))
 
     def _face_step(self, idx: np.ndarray) -> dict[str, float]:
         cfg, crop = self.cfg, self.face_config.crop

@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="training steps (default: the preset's; a third of it for the face)")
     p.add_argument("--batch", type=int, metavar="B", help="samples per step (default: preset's)")
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    p.add_argument("--face-l1", type=float, default=d.lambda_face_l1, metavar="W",
+                   help="weight of the extra L1 loss on the face box in the global and "
+                        "temporal stages (0 turns it off)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, metavar="N",
                    help="steps between checkpoints")
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         iters = preset.iters // 3 if args.stage == "face" else preset.iters
     config = TrainConfig(preset=args.preset, stage=args.stage, iters=iters,
                          batch=preset.batch if args.batch is None else args.batch,
-                         lr=args.lr, seed=args.seed,
+                         lr=args.lr, seed=args.seed, lambda_face_l1=args.face_l1,
                          checkpoint_every=args.checkpoint_every,
                          sample_every=args.sample_every)
     path = Trainer(args.data, args.output, config, resume=args.resume,

@@ -8,6 +8,7 @@ primitives with sub-pixel coordinates.
 
 from __future__ import annotations
 
+import zlib
 from functools import lru_cache
 
 import cv2
@@ -61,7 +62,12 @@ def _shade(color: RGB, factor: float) -> RGB:
 
 @lru_cache(maxsize=8)
 def _background(app: Appearance, width: int, height: int) -> np.ndarray:
-    """A room: graded wall, a floor from the wall's foot, a little fixed grain."""
+    """A room: graded wall, a floor from the wall's foot, a soft fixed plaster texture.
+
+    The texture is seeded from the actor's name with a stable hash, so every process
+    renders the same room; it varies over tens of pixels, like a wall, not per pixel
+    like sensor noise.
+    """
     cam = Camera.for_size(width, height)
     wall_depth = 7.0
     floor_row = cam.horizon * height + cam.focal * cam.height / wall_depth
@@ -75,8 +81,10 @@ def _background(app: Appearance, width: int, height: int) -> np.ndarray:
     floor_img = floor * (0.85 + 0.25 * f)
     img = np.where((rows >= floor_row)[..., None], floor_img, wall)
     img = np.broadcast_to(img, (height, width, 3)).copy()
-    grain = np.random.default_rng(abs(hash(app.name)) % 2**32).normal(0, 3.0, (height, width, 1))
-    img = np.clip(img + grain, 0, 255).astype(np.uint8)
+    rng = np.random.default_rng(zlib.crc32(app.name.encode()))
+    coarse = rng.normal(0, 1.0, (max(height // 16, 2), max(width // 16, 2))).astype(np.float32)
+    plaster = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)[..., None]
+    img = np.clip(img + 4.0 * plaster, 0, 255).round().astype(np.uint8)
     img.setflags(write=False)
     return img
 
