@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from engine.errors import InputError
+from engine.errors import BackendUnavailable, InputError
 
 log = logging.getLogger("dancenow")
 
@@ -26,7 +26,9 @@ VERBS: dict[str, tuple[str, str]] = {
     "labelmap": ("labelmap", "render keypoints as the generator's stick-figure input"),
     "prepare": ("prepare", "turn video(s) of the target person into a training data folder"),
     "train": ("train", "train the generator, the temporal model or the face GAN"),
-    "eval": ("evaluate", "measure a trained run on held-out frames, as the paper does"),
+    "eval": ("evaluate", "measure a trained run or an avatar bundle on held-out frames"),
+    "export": ("export", "export a trained run as an avatar bundle (ONNX, parity-checked)"),
+    "build-engine": ("build_engine", "build an avatar's TensorRT engines ahead of time"),
     "demo": ("demo", "run the built-in demonstration on a synthetic performer"),
 }
 
@@ -73,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.progress = not args.quiet and sys.stderr.isatty()
     try:
         return int(args._command(args) or 0)
-    except (InputError, OSError) as exc:
+    except (InputError, BackendUnavailable, OSError) as exc:
         if args.debug:
             raise
         if isinstance(exc, OSError) and exc.filename:

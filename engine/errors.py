@@ -3,3 +3,7 @@
 
 class InputError(ValueError):
     """Raised for unusable user input: a missing or corrupt file, a wrong shape, no person."""
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend cannot run here; the message names the package or device it needs."""

@@ -30,9 +30,12 @@ import torch.nn.functional as F
 from skimage.metrics import structural_similarity
 from tqdm import tqdm
 
+from engine.avatar import AvatarBundle, is_bundle, load_bundle
 from engine.errors import InputError
 from engine.keypoints import LIMB_JOINTS
 from engine.pose import create_estimator
+from engine.renderer import AvatarRenderer
+from engine.skeleton import tensor_to_image
 from train.data import PreparedData
 from train.models import FaceConfig, FaceGenerator, Generator, GeneratorConfig
 from train.trainer import checkpoint_path, crop_batch, load_checkpoint, to_tensor
@@ -125,13 +128,59 @@ def _face_metrics(gen: np.ndarray, real: np.ndarray, box: np.ndarray) -> tuple[f
             psnr(r, g))
 
 
+def render_bundle_frames(renderer: AvatarRenderer, data: PreparedData, indices: np.ndarray,
+                         progress: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+    """As `render_frames`, through an avatar bundle's runners (any backend)."""
+    last = -2
+    for i in tqdm(indices, desc="render", unit="frame", disable=not progress, leave=False):
+        if i != last + 1 or data.video[i] != data.video[max(i - 1, 0)]:
+            renderer.reset()
+        last = i
+        label = np.asarray(data.labels[i], dtype=np.float32).transpose(2, 0, 1)[None]
+        box = data.face_boxes[i]
+        frame = renderer.render(label / 127.5 - 1.0, box if box[2] > 0 else None)
+        yield int(i), tensor_to_image(frame)
+
+
 def evaluate(models: TrainedModels, data: PreparedData, split: str = "val",
              progress: bool = False,
              estimator_factory: Callable[[], object] | None = None) -> dict:
     """Metrics of `models` on `data`'s `split` frames (see the module docstring)."""
+    indices = _split_indices(data, split)
+    frames = render_frames(models, data, indices, progress)
+    return {"split": split, "frames": len(indices), "stage": models.stage, "step": models.step,
+            **measure(frames, data, indices, estimator_factory)}
+
+
+def evaluate_bundle(bundle: AvatarBundle, data: PreparedData, split: str = "val",
+                    backend: str = "ort-cpu", progress: bool = False,
+                    estimator_factory: Callable[[], object] | None = None,
+                    use_face: bool = True) -> dict:
+    """Metrics of an avatar bundle run on `backend` (the shipped artefact itself)."""
+    indices = _split_indices(data, split)
+    if bundle.resolution != data.size:
+        raise InputError(f"the avatar renders {bundle.resolution}px but the data is "
+                         f"{data.size}px")
+    with AvatarRenderer(bundle, backend, use_face=use_face) as renderer:
+        frames = render_bundle_frames(renderer, data, indices, progress)
+        metrics = measure(frames, data, indices, estimator_factory)
+        generator_ms = renderer.generator.times.summary().get("p50_ms")
+    source = bundle.manifest.get("source", {})
+    return {"split": split, "frames": len(indices), "stage": source.get("stage"),
+            "step": source.get("step"), "backend": backend, "precision": bundle.precision,
+            "generator_p50_ms": generator_ms, **metrics}
+
+
+def _split_indices(data: PreparedData, split: str) -> np.ndarray:
     indices = data.indices(split)
     if len(indices) == 0:
         raise InputError(f"split {split!r} of {data.root} has no frames with a person")
+    return indices
+
+
+def measure(frames: Iterator[tuple[int, np.ndarray]], data: PreparedData, indices: np.ndarray,
+            estimator_factory: Callable[[], object] | None = None) -> dict:
+    """The paper's metrics of generated `frames` ((index, uint8 frame), in order)."""
     h = data.size
     ssim, psnrs, face_ssim, face_psnr, flicker, dist = [], [], [], [], [], []
     found = 0
@@ -139,7 +188,7 @@ def evaluate(models: TrainedModels, data: PreparedData, split: str = "val",
     last = -2
     factory = estimator_factory or (lambda: create_estimator("mediapipe", video=True))
     with factory() as est:
-        for i, gen in render_frames(models, data, indices, progress):
+        for i, gen in frames:
             real = np.asarray(data.frames[i])
             ssim.append(structural_similarity(gen, real, channel_axis=2, data_range=255))
             psnrs.append(psnr(real, gen))
@@ -165,7 +214,6 @@ def evaluate(models: TrainedModels, data: PreparedData, split: str = "val",
     n = len(indices)
     mean = lambda v: float(np.mean(v)) if v else None  # noqa: E731
     return {
-        "split": split, "frames": n, "stage": models.stage, "step": models.step,
         "ssim": mean(ssim), "psnr": mean(psnrs), "face_ssim": mean(face_ssim),
         "face_psnr": mean(face_psnr), "face_frames": len(face_ssim), "flicker": mean(flicker),
         "pose_distance": mean(dist), "redetect_rate": found / n, "missed_rate": 1 - found / n,
@@ -176,15 +224,26 @@ def evaluate(models: TrainedModels, data: PreparedData, split: str = "val",
 
 def evaluate_run(run: str | os.PathLike[str], data_dir: str | os.PathLike[str],
                  split: str = "val", out: str | os.PathLike[str] | None = None,
-                 use_face: bool = True, progress: bool = False) -> dict:
-    """Load a run, evaluate it, and write the metrics as JSON to `out` (when given)."""
-    models = load_run(run, use_face=use_face)
-    data = PreparedData(data_dir)
-    if models.generator.config.resolution != data.size:
-        raise InputError(f"the run renders {models.generator.config.resolution}px but the data "
-                         f"is {data.size}px")
-    metrics = {"run": str(Path(run)), "data": str(Path(data_dir)),
-               **evaluate(models, data, split, progress)}
+                 use_face: bool = True, progress: bool = False,
+                 backend: str | None = None) -> dict:
+    """Evaluate a training run or an avatar bundle; write the metrics as JSON to `out`.
+
+    A bundle runs on `backend` (default ort-cpu); a training run runs in torch."""
+    if is_bundle(run):
+        bundle = load_bundle(run, verify=True)
+        result = evaluate_bundle(bundle, PreparedData(data_dir), split, backend or "ort-cpu",
+                                 progress, use_face=use_face)
+    else:
+        if backend not in (None, "torch"):
+            raise InputError(f"{run} is a training run, which evaluates in torch; export it "
+                             f"(dancenow export) to evaluate on {backend}")
+        models = load_run(run, use_face=use_face)
+        data = PreparedData(data_dir)
+        if models.generator.config.resolution != data.size:
+            raise InputError(f"the run renders {models.generator.config.resolution}px but the "
+                             f"data is {data.size}px")
+        result = evaluate(models, data, split, progress)
+    metrics = {"run": str(Path(run)), "data": str(Path(data_dir)), **result}
     if out is not None:
         out = Path(out)
         tmp = out.with_name(out.name + ".part")

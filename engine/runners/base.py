@@ -12,12 +12,10 @@ from types import TracebackType
 
 import numpy as np
 
-from engine.errors import InputError
+from engine.errors import BackendUnavailable, InputError
 from engine.timing import summarize_ms
 
-
-class RunnerUnavailable(RuntimeError):
-    """A backend cannot run here; the message names the package or device it needs."""
+RunnerUnavailable = BackendUnavailable  # the name the runners package exports
 
 
 @dataclass(frozen=True)
@@ -111,8 +109,8 @@ class Runner(abc.ABC):
         return result
 
 
-RunnerFactory = Callable[[Path], Runner]
-_REGISTRY: dict[str, Callable[[Path], Runner]] = {}
+RunnerFactory = Callable[..., Runner]  # (model path, **backend options) -> Runner
+_REGISTRY: dict[str, RunnerFactory] = {}
 
 
 def register(name: str) -> Callable[[RunnerFactory], RunnerFactory]:
@@ -123,7 +121,8 @@ def register(name: str) -> Callable[[RunnerFactory], RunnerFactory]:
 
 
 def _load_backends() -> None:
-    from engine.runners import ort_runner  # noqa: F401 - registers the ort-* backends
+    # Each module registers its backends; none imports its runtime until a runner loads.
+    from engine.runners import ort_runner, torch_runner, trt_runner  # noqa: F401
 
 
 def available_backends() -> dict[str, str | None]:
@@ -136,8 +135,19 @@ def available_backends() -> dict[str, str | None]:
     return status
 
 
-def create_runner(backend: str, model: str | Path) -> Runner:
-    """A runner for `model` on `backend` (enter it with `with` to load)."""
+def model_kind(backend: str) -> str:
+    """The model file a backend runs: `onnx`, or `torch` (a torch.export program)."""
+    _load_backends()
+    if backend not in _REGISTRY:
+        raise InputError(f"unknown backend {backend!r}; choose from {', '.join(_REGISTRY)}")
+    return getattr(_REGISTRY[backend], "model_kind", "onnx")
+
+
+def create_runner(backend: str, model: str | Path, **options: object) -> Runner:
+    """A runner for `model` on `backend` (enter it with `with` to load).
+
+    `options` are the backend's own (e.g. `threads` for ort-*, `device`, `precision`
+    and `compile` for torch)."""
     _load_backends()
     try:
         factory = _REGISTRY[backend]
@@ -150,4 +160,4 @@ def create_runner(backend: str, model: str | Path) -> Runner:
     path = Path(model)
     if not path.is_file():
         raise InputError(f"model not found: {path}")
-    return factory(path)
+    return factory(path, **options)

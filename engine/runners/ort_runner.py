@@ -100,8 +100,8 @@ class OrtTensorrtRunner(OrtRunner):
 
 for _name, _cls in (("ort-cpu", OrtRunner), ("ort-cuda", OrtCudaRunner),
                     ("ort-trt", OrtTensorrtRunner)):
-    def _factory(model: Path, _cls: type[OrtRunner] = _cls) -> Runner:
-        return _cls(model)
+    def _factory(model: Path, _cls: type[OrtRunner] = _cls, threads: int | None = None) -> Runner:
+        return _cls(model, threads=threads)
 
     _factory.unavailable = _cls.unavailable  # type: ignore[attr-defined]
     register(_name)(_factory)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 
@@ -107,6 +108,8 @@ def test_pose_default_output_keeps_ground_truth(tmp_path, performer_clip) -> Non
     (["prepare", "/nonexistent.mp4", "--size", "100", "-o", "x.data"], "multiple of 16"),
     (["train", ".", "-o", "x.run"], "not a prepared data folder"),
     (["eval", ".", "--data", "."], "no checkpoint"),
+    (["export", ".", "-o", "x.avatar"], "no checkpoint"),
+    (["build-engine", "."], "not an avatar bundle"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, needle) -> None:
     res = subprocess.run([sys.executable, "-m", "dancenow", *args], capture_output=True,
@@ -138,3 +141,23 @@ def test_video_without_a_person_warns_and_writes_missing_rows(tmp_path) -> None:
     track = KeypointTrack.load(tmp_path / "e.kp.npz")
     assert len(track) == 8 and np.isnan(track.keypoints[..., :2]).all()
     assert (track.keypoints[..., 2] == 0).all()
+
+
+def test_export_then_eval_and_build_engine(tmp_path, tiny_run, tiny_data) -> None:
+    out = tmp_path / "avatar"
+    assert main(["-q", "export", str(tiny_run), "-o", str(out), "--precision", "fp16",
+                 "--no-torch"]) == 0
+    assert (out / "manifest.json").is_file() and not (out / "torch").exists()
+    again = _run("export", str(tiny_run), "-o", str(out))
+    assert again.returncode == 2 and "--force" in again.stderr
+    metrics = tmp_path / "m.json"
+    assert main(["-q", "eval", str(out), "--data", str(tiny_data), "-o", str(metrics)]) == 0
+    assert json.loads(metrics.read_text())["backend"] == "ort-cpu"
+    no_torch = _run("eval", str(out), "--data", str(tiny_data), "--backend", "torch")
+    assert no_torch.returncode == 2 and "--no-torch" in no_torch.stderr
+    from engine.runners import available_backends
+
+    if available_backends()["trt"] is not None:
+        res = _run("build-engine", str(out))
+        assert res.returncode == 2 and "backend trt is not available here" in res.stderr
+        assert "Traceback" not in res.stderr

@@ -81,3 +81,21 @@ def test_missing_run_and_wrong_split(tiny_data, tmp_path) -> None:
         ev.load_run(tmp_path)
     with pytest.raises(InputError, match="unknown split"):
         PreparedData(tiny_data).indices("test")
+
+
+def test_a_bundle_evaluates_like_its_run(tiny_run, tiny_bundles, tiny_data) -> None:
+    """The exported artefact, run by ONNX Runtime or torch, scores like the checkpoint."""
+    from engine.errors import InputError as Bad
+
+    run_metrics = ev.evaluate_run(tiny_run, tiny_data, "val")
+    for backend in ("ort-cpu", "torch"):
+        m = ev.evaluate_run(tiny_bundles["fp32"], tiny_data, "val", backend=backend)
+        assert m["backend"] == backend and m["frames"] == run_metrics["frames"]
+        assert m["stage"] == "face" and m["generator_p50_ms"] > 0
+        assert m["ssim"] == pytest.approx(run_metrics["ssim"], abs=0.01)
+        assert m["face_ssim"] == pytest.approx(run_metrics["face_ssim"], abs=0.03)
+    fp16 = ev.evaluate_run(tiny_bundles["fp16"], tiny_data, "val")
+    assert fp16["precision"] == "fp16"
+    assert fp16["ssim"] == pytest.approx(run_metrics["ssim"], abs=0.01)
+    with pytest.raises(Bad, match="export it"):
+        ev.evaluate_run(tiny_run, tiny_data, "val", backend="ort-cpu")

@@ -1,0 +1,85 @@
+"""Label map -> avatar frame with an avatar bundle's runners, on any backend.
+
+`AvatarRenderer` owns the generator runner and, when the bundle has one, the face
+runner. Each `render` call feeds the label map and the previous generated frame (zeros
+after `reset()` or at the start), keeps the new frame as the next call's previous one,
+then adds the face model's residual inside the face box. This is the same computation
+as training's evaluation, without torch.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import numpy as np
+
+from engine.avatar import AvatarBundle, open_runner
+from engine.errors import InputError
+from engine.face import crop_resize, paste_residual
+
+
+def _chw_to_hwc(t: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(t[0].transpose(1, 2, 0))
+
+
+def _hwc_to_nchw(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+class AvatarRenderer:
+    """Renders a bundle's avatar frame by frame (a context manager; see the module doc)."""
+
+    def __init__(self, bundle: AvatarBundle, backend: str = "ort-cpu",
+                 use_face: bool = True, **options: object) -> None:
+        self.bundle = bundle
+        self.backend = backend
+        self.generator = open_runner(bundle, "generator", backend, **options)
+        self.face = (open_runner(bundle, "face", backend, **options)
+                     if use_face and "face" in bundle.models else None)
+        r = bundle.resolution
+        self.shape = (1, 3, r, r)
+        self._previous = np.zeros(self.shape, np.float32)
+
+    def __enter__(self) -> AvatarRenderer:
+        self.generator.__enter__()
+        if self.face is not None:
+            self.face.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.face is not None:
+            self.face.__exit__(exc_type, exc, tb)
+        self.generator.__exit__(exc_type, exc, tb)
+
+    def reset(self) -> None:
+        """Forget the previous frame: the next one starts from zeros, as after a gap."""
+        self._previous[...] = 0.0
+
+    def render(self, label: np.ndarray, face_box: np.ndarray | None = None) -> np.ndarray:
+        """float32 `[1, 3, H, W]` frame in [-1, 1] for a label map of the same shape.
+
+        The returned array is the caller's (not a runner buffer)."""
+        label = np.asarray(label)
+        if label.shape != self.shape:
+            raise InputError(f"label map must have shape {list(self.shape)}, got "
+                             f"{list(label.shape)}")
+        label = label.astype(np.float32, copy=False)
+        feed = {"label": label}
+        if self.bundle.temporal:
+            feed["previous"] = self._previous
+        frame = self.generator.infer(feed)["frame"]
+        self._previous[...] = frame
+        out = frame.copy()
+        if self.face is not None and face_box is not None and face_box[2] > 0:
+            self._add_face(label, out, face_box)
+        return out
+
+    def _add_face(self, label: np.ndarray, frame: np.ndarray, box: np.ndarray) -> None:
+        crop = self.bundle.face_crop
+        image = _chw_to_hwc(frame)
+        feed = {"label_crop": _hwc_to_nchw(crop_resize(_chw_to_hwc(label), box, crop)),
+                "image_crop": _hwc_to_nchw(crop_resize(image, box, crop))}
+        residual = self.face.infer(feed)["residual"]
+        paste_residual(image, _chw_to_hwc(residual), box)
+        frame[0] = image.transpose(2, 0, 1)

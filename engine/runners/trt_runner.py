@@ -1,0 +1,235 @@
+"""The `trt` backend: a native TensorRT engine built from the ONNX file, cached per GPU.
+
+* Building: TensorRT's ONNX parser, fp16 when the GPU has fast fp16, a timing cache
+  kept beside the engines (so rebuilding after a change is quick); fixed shapes.
+* Cache: `<model folder>/engines/<gpu>-sm<cc>-trt<version>/` holds
+  `<name>-<onnx sha256[:16]>-<precision>.engine`, so a new ONNX file, another GPU or
+  another TensorRT version builds anew and nothing stale is ever loaded.
+* Running: device buffers allocated once, its own CUDA stream, host <-> device copies
+  on that stream, and the engine's enqueue replayed as a CUDA graph after the first call
+  when capture succeeds (it falls back to plain enqueues otherwise).
+
+Uses TensorRT's Python API (`tensorrt`, version 10) and cuda-python's runtime API.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.runners.base import Runner, TensorSpec, register
+
+log = logging.getLogger(__name__)
+
+WORKSPACE_BYTES = 2 << 30
+
+
+def _tensorrt():
+    import tensorrt
+
+    return tensorrt
+
+
+def _cudart():
+    try:
+        from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
+    except ImportError:
+        from cuda import cudart  # older cuda-python
+    return cudart
+
+
+def _check(result: tuple) -> object:
+    """cuda-python returns (error, value...); raise on an error, return the value(s)."""
+    err, *values = result
+    cudart = _cudart()
+    if err != cudart.cudaError_t.cudaSuccess:
+        raise RuntimeError(f"CUDA error: {cudart.cudaGetErrorString(err)[1].decode()}")
+    return values[0] if len(values) == 1 else tuple(values) or None
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    name: str
+    major: int
+    minor: int
+
+
+def current_device() -> DeviceInfo:
+    cudart = _cudart()
+    device = _check(cudart.cudaGetDevice())
+    props = _check(cudart.cudaGetDeviceProperties(device))
+    name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
+    return DeviceInfo(name.rstrip("\x00"), int(props.major), int(props.minor))
+
+
+def cache_folder(model: Path, device: DeviceInfo, trt_version: str) -> Path:
+    """`engines/<gpu>-sm<cc>-trt<version>/` beside the model (names made path-safe)."""
+    gpu = re.sub(r"[^A-Za-z0-9.]+", "-", device.name).strip("-").lower()
+    return model.parent / "engines" / f"{gpu}-sm{device.major}{device.minor}-trt{trt_version}"
+
+
+def engine_path(model: Path, device: DeviceInfo, trt_version: str, precision: str) -> Path:
+    from engine.avatar import file_sha256
+
+    digest = file_sha256(model)[:16]
+    return cache_folder(model, device, trt_version) / f"{model.stem}-{digest}-{precision}.engine"
+
+
+def build_engine(model: Path, precision: str = "fp16", force: bool = False) -> tuple[Path, float]:
+    """Build (or find) the engine for `model` on this GPU; returns (path, build seconds)."""
+    trt = _tensorrt()
+    path = engine_path(model, current_device(), trt.__version__, precision)
+    if path.is_file() and not force:
+        return path, 0.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # TensorRT 10: explicit batch always
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(model.read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise InputError(f"TensorRT cannot parse {model}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    if precision == "fp16":
+        if not builder.platform_has_fast_fp16:
+            log.warning("this GPU has no fast fp16; building the engine in fp32")
+        config.set_flag(trt.BuilderFlag.FP16)
+    timing_path = path.parent / "timing.cache"
+    cache = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file()
+                                       else b"")
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    start = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    seconds = time.perf_counter() - start
+    if serialized is None:
+        raise RuntimeError(f"TensorRT failed to build an engine for {model}")
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(bytes(serialized))
+    tmp.replace(path)
+    timing_tmp = timing_path.with_name(timing_path.name + ".part")
+    timing_tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
+    timing_tmp.replace(timing_path)
+    log.info("built %s in %.1f s", path, seconds)
+    return path, seconds
+
+
+class TrtRunner(Runner):
+    backend = "trt"
+
+    def __init__(self, model: Path, precision: str = "fp16", cuda_graph: bool = True) -> None:
+        super().__init__()
+        if precision not in ("fp32", "fp16"):
+            raise InputError(f"trt precision must be fp32 or fp16, got {precision!r}")
+        self.model = Path(model)
+        self.precision = precision
+        self.use_graph = cuda_graph
+        self.build_seconds = 0.0
+
+    def _load(self) -> None:
+        trt, cudart = _tensorrt(), _cudart()
+        path, self.build_seconds = build_engine(self.model, self.precision)
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        self.engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        if self.engine is None:
+            raise RuntimeError(f"TensorRT cannot load the cached engine {path}; delete it to "
+                               "rebuild")
+        self.context = self.engine.create_execution_context()
+        self.stream = _check(cudart.cudaStreamCreate())
+        self._device: dict[str, int] = {}
+        self._host: dict[str, np.ndarray] = {}
+        for i in range(self.engine.num_io_tensors):
+            name = self.engine.get_tensor_name(i)
+            shape = tuple(self.engine.get_tensor_shape(name))
+            dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
+            spec = TensorSpec(name, shape, dtype)
+            is_input = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+            (self.inputs if is_input else self.outputs).append(spec)
+            host = np.empty(shape, dtype)
+            self._host[name] = host
+            self._device[name] = _check(cudart.cudaMalloc(host.nbytes))
+            self.context.set_tensor_address(name, self._device[name])
+        self._graph_exec = None
+        self._calls = 0
+
+    def _copy(self, dst: int, src: int, nbytes: int, kind: object) -> None:
+        _check(_cudart().cudaMemcpyAsync(dst, src, nbytes, kind, self.stream))
+
+    def _enqueue(self) -> None:
+        cudart = _cudart()
+        if self._graph_exec is not None:
+            _check(cudart.cudaGraphLaunch(self._graph_exec, self.stream))
+            return
+        if not self.context.execute_async_v3(self.stream):
+            raise RuntimeError("TensorRT enqueue failed")
+        self._calls += 1
+        if self.use_graph and self._calls == 1:
+            self._capture_graph()
+
+    def _capture_graph(self) -> None:
+        """Record one enqueue as a CUDA graph (the first call already ran eagerly)."""
+        cudart = _cudart()
+        _check(cudart.cudaStreamSynchronize(self.stream))
+        mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
+        _check(cudart.cudaStreamBeginCapture(self.stream, mode))
+        ok = self.context.execute_async_v3(self.stream)
+        graph = _check(cudart.cudaStreamEndCapture(self.stream))
+        if not ok:
+            log.info("this engine cannot be captured as a CUDA graph; enqueuing each call")
+            self.use_graph = False
+            return
+        self._graph_exec = _check(cudart.cudaGraphInstantiate(graph, 0))
+
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        cudart = _cudart()
+        h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
+        d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        for spec in self.inputs:
+            arr = feed[spec.name]
+            self._copy(self._device[spec.name], arr.ctypes.data, arr.nbytes, h2d)
+        self._enqueue()
+        for spec in self.outputs:
+            host = self._host[spec.name]
+            self._copy(host.ctypes.data, self._device[spec.name], host.nbytes, d2h)
+        _check(cudart.cudaStreamSynchronize(self.stream))
+        return {s.name: self._host[s.name] for s in self.outputs}
+
+    def _release(self) -> None:
+        cudart = _cudart()
+        if self._graph_exec is not None:
+            cudart.cudaGraphExecDestroy(self._graph_exec)
+        for ptr in self._device.values():
+            cudart.cudaFree(ptr)
+        cudart.cudaStreamDestroy(self.stream)
+        self.context = self.engine = None
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        try:
+            _tensorrt()
+        except ImportError:
+            return "needs NVIDIA TensorRT (`pip install tensorrt`) and an NVIDIA GPU"
+        try:
+            _cudart()
+        except ImportError:
+            return "needs cuda-python (`pip install cuda-python`)"
+        try:
+            current_device()
+        except RuntimeError as exc:
+            return f"no usable CUDA device ({exc})"
+        return None
+
+
+def _factory(model: Path, **options: object) -> Runner:
+    return TrtRunner(model, **options)  # type: ignore[arg-type]
+
+
+_factory.unavailable = TrtRunner.unavailable  # type: ignore[attr-defined]
+register("trt")(_factory)

@@ -1,0 +1,50 @@
+"""The torch-free renderer: temporal feedback, reset, and the face residual in its box."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.avatar import load_bundle
+from engine.errors import InputError
+from engine.renderer import AvatarRenderer
+
+
+@pytest.fixture()
+def labels(rng):  # noqa: ANN201
+    return [rng.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32) for _ in range(3)]
+
+
+def test_feedback_and_reset(tiny_bundles, labels) -> None:
+    bundle = load_bundle(tiny_bundles["fp32"])
+    with AvatarRenderer(bundle, use_face=False) as r:
+        first = r.render(labels[0])
+        chained = r.render(labels[1])
+        r.reset()
+        alone = r.render(labels[1])
+        r.reset()
+        again = r.render(labels[0])
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(chained - alone).max() > 1e-4  # the previous frame matters
+    assert first.shape == (1, 3, 64, 64) and first.dtype == np.float32
+    assert -1.0 <= first.min() and first.max() <= 1.0
+
+
+def test_face_residual_stays_inside_its_box(tiny_bundles, labels) -> None:
+    bundle = load_bundle(tiny_bundles["fp32"])
+    box = np.array([20, 10, 24], dtype=np.int32)
+    with AvatarRenderer(bundle, use_face=False) as plain, AvatarRenderer(bundle) as face:
+        a, b = plain.render(labels[0]), face.render(labels[0], box)
+        c = face.render(labels[1], None)  # no face found: no residual
+        d = plain.render(labels[1])
+    diff = np.abs(a - b).max(axis=1)[0]
+    inside = np.zeros_like(diff, dtype=bool)
+    inside[10:34, 20:44] = True
+    assert diff[inside].max() > 1e-4 and diff[~inside].max() == 0.0
+    np.testing.assert_allclose(c, d, atol=1e-6)
+
+
+def test_wrong_label_shape(tiny_bundles) -> None:
+    with AvatarRenderer(load_bundle(tiny_bundles["fp32"])) as r, \
+            pytest.raises(InputError, match="shape"):
+        r.render(np.zeros((1, 3, 32, 32), np.float32))
