@@ -22,6 +22,7 @@ log = logging.getLogger("dancenow")
 VERBS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "render the synthetic actor dancing, with ground-truth keypoints"),
     "pose": ("pose", "estimate the pose in every frame of a video"),
+    "pose-models": ("pose_models", "convert BlazePose (from mediapipe) to ONNX for any backend"),
     "normalize": ("normalize", "map one video's poses onto another's framing and body size"),
     "labelmap": ("labelmap", "render keypoints as the generator's stick-figure input"),
     "prepare": ("prepare", "turn video(s) of the target person into a training data folder"),

@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "which keeps a synthetic clip's ground-truth .kp.npz intact)")
     p.add_argument("--overlay", metavar="MP4", help="also write the video with the skeleton drawn")
     p.add_argument("--backend", default="mediapipe", choices=estimator_names(),
-                   help="pose estimator")
+                   help="pose estimator: mediapipe's own, or BlazePose's models converted to "
+                        "ONNX on a Runner backend (converted on first use)")
     p.add_argument("--smooth", type=int, default=1, metavar="N",
                    help="median-smooth over N frames (odd; 1 = off), the paper's offline smoothing")
 
@@ -38,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     if args.smooth < 1 or args.smooth % 2 == 0:
         raise InputError(f"--smooth must be an odd number >= 1, got {args.smooth}")
     out = args.output or keypoints_path_for(args.video, tag="pose")
+    if args.backend != "mediapipe":
+        from export.blazepose import convert_pose_models
+
+        convert_pose_models()
     track = estimate_video(args.video, backend=args.backend, overlay=args.overlay,
                            progress=args.progress)
     if args.smooth > 1:

@@ -60,14 +60,22 @@ _BACKENDS: dict[str, Callable[[bool], PoseEstimator]] = {"mediapipe": _mediapipe
 
 
 def estimator_names() -> list[str]:
-    return list(_BACKENDS)
+    """`mediapipe`, then every Runner backend that runs ONNX (BlazePose converted)."""
+    from engine.runners.base import _REGISTRY, _load_backends, model_kind
+
+    _load_backends()
+    return list(_BACKENDS) + [b for b in _REGISTRY if model_kind(b) == "onnx"]
 
 
-def create_estimator(backend: str = "mediapipe", video: bool = True) -> PoseEstimator:
-    """A pose estimator by backend name (`mediapipe`)."""
-    try:
-        factory = _BACKENDS[backend]
-    except KeyError:
+def create_estimator(backend: str = "mediapipe", video: bool = True,
+                     **options: object) -> PoseEstimator:
+    """A pose estimator: `mediapipe`, or BlazePose's ONNX models on a Runner backend
+    (`ort-cpu`, `ort-cuda`, `ort-trt`, `trt`); `options` go to that estimator."""
+    if backend in _BACKENDS:
+        return _BACKENDS[backend](video)
+    if backend not in estimator_names():
         raise InputError(f"unknown pose backend {backend!r}; choose from "
-                         f"{', '.join(_BACKENDS)}") from None
-    return factory(video)
+                         f"{', '.join(estimator_names())}")
+    from engine.pose.blazepose import BlazePoseRunners
+
+    return BlazePoseRunners(backend, video=video, **options)

@@ -1,4 +1,5 @@
-"""BlazePose accuracy on the synthetic performer: three motions x 10 s at 512x512.
+"""BlazePose accuracy on the synthetic performer: three motions x 10 s at 512x512, through
+mediapipe and through the ONNX-converted models on ONNX Runtime.
 
 Detection in >= 95% of frames, PCK@0.2 >= 0.97 and PCK@0.1 >= 0.80 over the 12 limb
 joints, against the clip's ground truth.
@@ -20,18 +21,30 @@ log = logging.getLogger(__name__)
 MOTIONS = ("dance", "kick", "squat")
 
 
+@pytest.fixture(scope="module")
+def pose_models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from export.blazepose import convert_pose_models
+
+    folder = tmp_path_factory.mktemp("pose-models")
+    convert_pose_models(folder)
+    return folder
+
+
 @pytest.mark.slow
-def test_pck_on_synthetic_performer() -> None:
+@pytest.mark.parametrize("backend", ["mediapipe", "ort-cpu"])
+def test_pck_on_synthetic_performer(backend, request) -> None:
+    opts = {} if backend == "mediapipe" else {"models_dir": request.getfixturevalue("pose_models")}
     preds, truths = [], []
     for i, motion in enumerate(MOTIONS):
-        with create_estimator("mediapipe", video=True) as est:
+        with create_estimator(backend, video=True, **opts) as est:
             for frame, kp in synthesize(ClipSpec(actor="performer", motion=motion, seconds=10,
                                                  size=512, fps=30, seed=i)):
                 preds.append(est.estimate(frame))
                 truths.append(kp)
     pred, truth = np.stack(preds), np.stack(truths)
     det, p2, p1 = detection_rate(pred), pck(pred, truth, 0.2), pck(pred, truth, 0.1)
-    log.info("detection %.4f, PCK@0.2 %.4f, PCK@0.1 %.4f over %d frames", det, p2, p1, len(pred))
+    log.info("%s: detection %.4f, PCK@0.2 %.4f, PCK@0.1 %.4f over %d frames", backend, det, p2,
+             p1, len(pred))
     assert det >= 0.95
     assert p2 >= 0.97
     assert p1 >= 0.80

@@ -1,0 +1,332 @@
+"""BlazePose on any Runner: the ONNX-converted detector and landmark models with
+BlazePose's region-of-interest tracking, in plain numpy.
+
+Per frame (video mode): if there is no region from the previous frame, the detector
+finds the person (letterboxed 224x224 input in [-1, 1], SSD anchors, weighted
+non-maximum suppression) and its two alignment keypoints (hip centre and a point
+above the head) give a rotated square region; the landmark model then runs on that
+region cropped to 256x256 ([0, 1] input), its 39 landmarks are refined with its
+heatmap, mapped back to the frame and smoothed (one-euro, scaled by the body's size),
+and landmarks 33/34 give the next frame's region. A pose score under the tracking
+threshold drops the region and detects again on the same frame. Static mode detects
+on every frame and does not smooth.
+
+The constants are those of mediapipe's pose graphs (pose_detection_cpu,
+pose_landmark_by_roi_cpu, pose_landmark_filtering), so the landmarks match the
+`mediapipe` backend's.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.errors import InputError
+from engine.keypoints import NUM_LANDMARKS, missing_pose
+from engine.pose.base import PoseEstimator
+
+DETECTOR_FILE = "pose_detection.onnx"
+LANDMARK_FILE = "pose_landmark_full.onnx"
+DETECTOR_SIZE = 224
+LANDMARK_SIZE = 256
+DETECTOR_STRIDES = (8, 16, 32, 32, 32)
+DETECTION_KEYPOINTS = 4
+MIN_SUPPRESSION_IOU = 0.3
+ROI_SCALE = 1.25
+HEATMAP_KERNEL = 7
+HEATMAP_MIN_CONFIDENCE = 0.5
+FRAME_SECONDS = 1 / 30  # the time step of mediapipe's simulated video clock
+
+
+def default_models_dir() -> Path:
+    """Where converted pose models live: $DANCENOW_POSE_MODELS, else the user cache."""
+    env = os.environ.get("DANCENOW_POSE_MODELS")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dancenow" / "pose"
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -100.0, 100.0)))
+
+
+# -- detection -----------------------------------------------------------------------------
+def ssd_anchors(size: int = DETECTOR_SIZE, strides: tuple[int, ...] = DETECTOR_STRIDES
+                ) -> np.ndarray:
+    """`[N, 2]` anchor centres in [0, 1]: two per cell and layer; layers of equal stride
+    share one feature map (mediapipe's SsdAnchorsCalculator, fixed anchor size)."""
+    centres = []
+    i = 0
+    while i < len(strides):
+        j = i
+        while j < len(strides) and strides[j] == strides[i]:
+            j += 1
+        cells = math.ceil(size / strides[i])
+        ys, xs = np.mgrid[0:cells, 0:cells]
+        grid = np.stack([(xs.ravel() + 0.5) / cells, (ys.ravel() + 0.5) / cells], axis=1)
+        centres.append(np.repeat(grid, 2 * (j - i), axis=0))
+        i = j
+    return np.concatenate(centres).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Detection:
+    score: float
+    box: np.ndarray  # centre x, centre y, width, height; detector-input units in [0, 1]
+    keypoints: np.ndarray  # [4, 2], same units
+
+
+def decode_detections(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
+                      threshold: float) -> list[Detection]:
+    """Weighted-NMS detections, best first, from the detector's raw outputs."""
+    boxes = raw_boxes.reshape(len(anchors), -1).astype(np.float64) / DETECTOR_SIZE
+    scores = sigmoid(raw_scores.reshape(len(anchors)))
+    keep = np.flatnonzero(scores >= threshold)
+    if keep.size == 0:
+        return []
+    boxes, scores, anchor = boxes[keep], scores[keep], anchors[keep]
+    centre = boxes[:, :2] + anchor
+    size = boxes[:, 2:4]
+    kps = boxes[:, 4:4 + 2 * DETECTION_KEYPOINTS].reshape(-1, DETECTION_KEYPOINTS, 2)
+    kps = kps + anchor[:, None, :]
+    rects = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+    order = np.argsort(-scores, kind="stable")
+    out = []
+    while order.size:
+        overlap = _iou(rects[order[0]], rects[order])
+        members = order[overlap > MIN_SUPPRESSION_IOU]
+        if members.size == 0:
+            members = order[:1]
+        w = scores[members][:, None]
+        total = float(w.sum())
+        box = np.concatenate([(centre[members] * w).sum(0), (size[members] * w).sum(0)]) / total
+        points = (kps[members] * w[:, :, None]).sum(0) / total
+        out.append(Detection(float(scores[order[0]]), box, points))
+        order = order[overlap <= MIN_SUPPRESSION_IOU]
+    return out
+
+
+def _iou(rect: np.ndarray, rects: np.ndarray) -> np.ndarray:
+    lo = np.maximum(rect[:2], rects[:, :2])
+    hi = np.minimum(rect[2:], rects[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    area = lambda r: np.prod(r[..., 2:] - r[..., :2], axis=-1)  # noqa: E731
+    union = area(rect) + area(rects) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+# -- regions -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Region:
+    """A rotated square in frame pixels: centre, side, rotation (radians, y down)."""
+
+    x: float
+    y: float
+    side: float
+    rotation: float
+
+
+def region_from_points(centre: np.ndarray, top: np.ndarray) -> Region:
+    """The region aligned so `top` lies straight above `centre`, scaled like mediapipe."""
+    dx, dy = float(top[0] - centre[0]), float(top[1] - centre[1])
+    angle = math.pi / 2 - math.atan2(-dy, dx)
+    angle -= 2 * math.pi * math.floor((angle + math.pi) / (2 * math.pi))
+    side = 2.0 * math.hypot(dx, dy) * ROI_SCALE
+    return Region(float(centre[0]), float(centre[1]), side, angle)
+
+
+def crop_matrix(region: Region, size: int) -> np.ndarray:
+    """2x3 affine map from crop pixels (0..size) to frame pixels."""
+    c, s = math.cos(region.rotation), math.sin(region.rotation)
+    k = region.side / size
+    return np.array([[c * k, -s * k, region.x - (c - s) * region.side / 2],
+                     [s * k, c * k, region.y - (s + c) * region.side / 2]], dtype=np.float64)
+
+
+def project(points: np.ndarray, region: Region, size: int) -> np.ndarray:
+    """Crop pixels `[N, 2]` -> frame pixels."""
+    m = crop_matrix(region, size)
+    return points @ m[:, :2].T + m[:, 2]
+
+
+def refine_with_heatmap(points: np.ndarray, heatmap: np.ndarray, size: int) -> np.ndarray:
+    """Move each landmark (crop pixels) to the confidence-weighted centre of its heatmap
+    around it, where the heatmap is confident (mediapipe's RefineLandmarksFromHeatmap)."""
+    rows, cols, n = heatmap.shape
+    half = (HEATMAP_KERNEL - 1) // 2
+    out = points.copy()
+    for i in range(min(n, len(points))):
+        col, row = int(points[i, 0] / size * cols), int(points[i, 1] / size * rows)
+        if not (0 <= col < cols and 0 <= row < rows):
+            continue
+        r0, r1 = max(0, row - half), min(rows, row + half + 1)
+        c0, c1 = max(0, col - half), min(cols, col + half + 1)
+        conf = sigmoid(heatmap[r0:r1, c0:c1, i])
+        total = float(conf.sum())
+        if conf.max() < HEATMAP_MIN_CONFIDENCE or total <= 0:
+            continue
+        rr, cc = np.mgrid[r0:r1, c0:c1]
+        out[i, 0] = float((cc * conf).sum()) / total / cols * size
+        out[i, 1] = float((rr * conf).sum()) / total / rows * size
+    return out
+
+
+# -- smoothing -----------------------------------------------------------------------------
+class _ScaledOneEuro:
+    """mediapipe's one-euro filter: speed measured relative to the body's size."""
+
+    def __init__(self, min_cutoff: float, beta: float, d_cutoff: float = 1.0) -> None:
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.reset()
+
+    def reset(self) -> None:
+        self._x: np.ndarray | None = None
+        self._dx: np.ndarray | None = None
+
+    @staticmethod
+    def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+        tau = 1.0 / (2 * math.pi * np.asarray(cutoff))
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, value: np.ndarray, scale: float, dt: float = FRAME_SECONDS
+                 ) -> np.ndarray:
+        if self._x is None:
+            self._x, self._dx = value.copy(), np.zeros_like(value)
+            self._raw = value.copy()
+            return value
+        dvalue = (value - self._raw) * scale / dt
+        self._raw = value.copy()
+        self._dx = self._dx + self._alpha(self.d_cutoff, dt) * (dvalue - self._dx)
+        cutoff = self.min_cutoff + self.beta * np.abs(self._dx)
+        self._x = self._x + self._alpha(cutoff, dt) * (value - self._x)
+        return self._x.copy()
+
+
+def _object_scale(points: np.ndarray) -> float:
+    span = points.max(axis=0) - points.min(axis=0)
+    return float(span.mean())
+
+
+# -- the estimator ---------------------------------------------------------------------------
+class BlazePoseRunners(PoseEstimator):
+    """BlazePose full through two Runners on `backend` (see the module docstring)."""
+
+    def __init__(self, backend: str = "ort-cpu", video: bool = True,
+                 models_dir: str | os.PathLike[str] | None = None,
+                 min_detection_confidence: float = 0.5,
+                 min_tracking_confidence: float = 0.5, **runner_options: object) -> None:
+        super().__init__(video)
+        from engine.runners import create_runner
+        from engine.runners.base import model_kind
+
+        if model_kind(backend) != "onnx":
+            raise InputError(f"pose runs on ONNX backends; {backend} runs torch programs")
+        folder = Path(models_dir) if models_dir else default_models_dir()
+        paths = [folder / DETECTOR_FILE, folder / LANDMARK_FILE]
+        if not all(p.is_file() for p in paths):
+            raise InputError(f"the BlazePose ONNX models are not in {folder}: convert them "
+                             "with `dancenow pose-models`")
+        self.backend = backend
+        self.min_detection = min_detection_confidence
+        self.min_tracking = min_tracking_confidence
+        self.detector = create_runner(backend, paths[0], **runner_options).__enter__()
+        self.landmarks = create_runner(backend, paths[1], **runner_options).__enter__()
+        self._det_input = self.detector.inputs[0]
+        self._lm_input = self.landmarks.inputs[0]
+        self._outputs = [s.name for s in self.landmarks.outputs]
+        self.anchors = ssd_anchors()
+        self._landmark_filter = _ScaledOneEuro(min_cutoff=0.05, beta=80.0)
+        self._aux_filter = _ScaledOneEuro(min_cutoff=0.01, beta=10.0)
+        self._visibility: np.ndarray | None = None
+        self.region: Region | None = None
+
+    # -- stages --------------------------------------------------------------------------
+    def detect(self, frame: np.ndarray) -> Region | None:
+        """The person's region from the detector, or None."""
+        h, w = frame.shape[:2]
+        scale = DETECTOR_SIZE / max(h, w)
+        nw, nh = round(w * scale), round(h * scale)
+        ox, oy = (DETECTOR_SIZE - nw) / 2, (DETECTOR_SIZE - nh) / 2
+        m = np.array([[scale, 0, ox], [0, scale, oy]], dtype=np.float64)
+        letterbox = cv2.warpAffine(frame, m, (DETECTOR_SIZE, DETECTOR_SIZE),
+                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        x = letterbox.astype(np.float32)[None] / 127.5 - 1.0
+        out = self.detector.infer({self._det_input.name: x})
+        raw_boxes, raw_scores = (out[s.name] for s in self.detector.outputs)
+        if raw_boxes.shape[-1] < raw_scores.shape[-1]:
+            raw_boxes, raw_scores = raw_scores, raw_boxes
+        found = decode_detections(raw_boxes, raw_scores, self.anchors, self.min_detection)
+        if not found:
+            return None
+        kps = (found[0].keypoints * DETECTOR_SIZE - [ox, oy]) / scale
+        return region_from_points(kps[0], kps[1])
+
+    def landmarks_in(self, frame: np.ndarray, region: Region) -> tuple[np.ndarray, float]:
+        """(`[39, 5]` landmarks: x, y in frame pixels, z, visibility, presence; pose score)."""
+        m = crop_matrix(region, LANDMARK_SIZE)
+        crop = cv2.warpAffine(frame, m, (LANDMARK_SIZE, LANDMARK_SIZE),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT)
+        x = crop.astype(np.float32)[None] / 255.0
+        out = self.landmarks.infer({self._lm_input.name: x})
+        raw = out[self._outputs[0]].reshape(-1, 5).astype(np.float64)
+        score = float(out[self._outputs[1]].reshape(-1)[0])
+        heatmap = out[self._outputs[3]][0]
+        pts = refine_with_heatmap(raw[:, :2], heatmap, LANDMARK_SIZE)
+        lms = raw.copy()
+        lms[:, :2] = project(pts, region, LANDMARK_SIZE)
+        lms[:, 3] = sigmoid(raw[:, 3])
+        lms[:, 4] = sigmoid(raw[:, 4])
+        return lms, score
+
+    # -- PoseEstimator ---------------------------------------------------------------------
+    def estimate(self, frame: np.ndarray) -> np.ndarray:
+        frame = self.check_frame(frame)
+        for attempt in range(2):
+            region = self.region if self.video else None
+            if region is None:
+                region = self.detect(frame)
+                if region is None:
+                    self._lost()
+                    return missing_pose()
+            lms, score = self.landmarks_in(frame, region)
+            if score >= self.min_tracking:
+                break
+            self._lost()
+            if attempt == 1 or not self.video:
+                return missing_pose()
+        else:  # pragma: no cover - the loop always breaks or returns
+            return missing_pose()
+        body, aux = lms[:NUM_LANDMARKS, :2], lms[NUM_LANDMARKS:NUM_LANDMARKS + 2, :2]
+        visibility = lms[:NUM_LANDMARKS, 3]
+        if self.video:
+            body = self._landmark_filter(body, 1.0 / max(_object_scale(body), 1e-6))
+            aux = self._aux_filter(aux, 1.0 / max(_object_scale(body), 1e-6))
+            self._visibility = visibility if self._visibility is None else \
+                self._visibility + 0.1 * (visibility - self._visibility)
+            visibility = self._visibility
+            self.region = region_from_points(aux[0], aux[1])
+        pose = np.empty((NUM_LANDMARKS, 3), dtype=np.float32)
+        pose[:, :2] = body
+        pose[:, 2] = visibility
+        return pose
+
+    def _lost(self) -> None:
+        self.region = None
+        self._landmark_filter.reset()
+        self._aux_filter.reset()
+        self._visibility = None
+
+    def reset(self) -> None:
+        self._lost()
+
+    def close(self) -> None:
+        for runner in (self.detector, self.landmarks):
+            if runner is not None:
+                runner.__exit__(None, None, None)
+        self.detector = self.landmarks = None

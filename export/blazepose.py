@@ -1,0 +1,66 @@
+"""Convert the BlazePose models that mediapipe ships into ONNX, once, for every Runner.
+
+`convert_pose_models(folder)` reads `pose_detection.tflite` and
+`pose_landmark_full.tflite` from the installed mediapipe package (without importing
+it), converts them with `export.tflite_to_onnx`, checks that ONNX Runtime loads them,
+and writes them with a `manifest.json` naming their sources and checksums. Converting
+again when the folder already holds models of the same sources does nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+from pathlib import Path
+
+import onnx
+
+from engine.avatar import file_sha256
+from engine.errors import InputError
+from engine.pose.blazepose import DETECTOR_FILE, LANDMARK_FILE, default_models_dir
+from export.tflite_to_onnx import convert_tflite
+
+log = logging.getLogger(__name__)
+
+SOURCES = {DETECTOR_FILE: "modules/pose_detection/pose_detection.tflite",
+           LANDMARK_FILE: "modules/pose_landmark/pose_landmark_full.tflite"}
+MANIFEST = "manifest.json"
+
+
+def mediapipe_root() -> Path:
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("converting the pose models needs the BlazePose files that "
+                         "`pip install mediapipe==0.10.14` ships")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def convert_pose_models(folder: str | os.PathLike[str] | None = None,
+                        force: bool = False) -> dict[str, Path]:
+    """ONNX file name -> path, converting into `folder` (default: the user cache) if needed."""
+    folder = Path(folder) if folder else default_models_dir()
+    root = mediapipe_root()
+    sources = {name: root / rel for name, rel in SOURCES.items()}
+    for path in sources.values():
+        if not path.is_file():
+            raise InputError(f"mediapipe's model {path} is missing")
+    wanted = {name: file_sha256(src) for name, src in sources.items()}
+    manifest_path = folder / MANIFEST
+    if not force and manifest_path.is_file() and all((folder / n).is_file() for n in wanted):
+        try:
+            if json.loads(manifest_path.read_text()).get("sources") == wanted:
+                return {name: folder / name for name in wanted}
+        except ValueError:
+            pass
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, src in sources.items():
+        model = convert_tflite(src)
+        tmp = folder / f".{name}.part"
+        onnx.save(model, str(tmp))
+        os.replace(tmp, folder / name)
+        log.info("converted %s -> %s", src.name, folder / name)
+    manifest_path.write_text(json.dumps({"sources": wanted, "converter": "tflite_to_onnx"},
+                                        indent=2) + "\n")
+    return {name: folder / name for name in wanted}

@@ -1,0 +1,118 @@
+"""BlazePose on Runners: geometry helpers, and parity with the mediapipe backend."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pytest
+
+from engine.errors import InputError
+from engine.metrics import pck
+from engine.pose import create_estimator, estimator_names
+from engine.pose.blazepose import (
+    Region,
+    crop_matrix,
+    decode_detections,
+    project,
+    refine_with_heatmap,
+    region_from_points,
+    ssd_anchors,
+)
+from train.synth.clip import ClipSpec, synthesize
+
+log = logging.getLogger(__name__)
+
+
+@pytest.fixture(scope="session")
+def pose_models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from export.blazepose import convert_pose_models
+
+    folder = tmp_path_factory.mktemp("pose-models")
+    convert_pose_models(folder)
+    return folder
+
+
+def test_anchor_layout_matches_the_detector_output() -> None:
+    anchors = ssd_anchors()
+    assert anchors.shape == (2254, 2)  # 28x28x2 + 14x14x2 + 7x7x6
+    np.testing.assert_allclose(anchors[0], [0.5 / 28, 0.5 / 28])
+    np.testing.assert_allclose(anchors[-1], [6.5 / 7, 6.5 / 7])
+
+
+def test_decode_finds_the_scored_anchor_and_merges_its_neighbours() -> None:
+    anchors = ssd_anchors()
+    raw = np.zeros((2254, 12), np.float32)
+    scores = np.full(2254, -10.0, np.float32)
+    for i, s in ((100, 4.0), (101, 3.0)):  # two anchors of one cell: one person
+        scores[i] = s
+        raw[i, 2:4] = 40.0  # 40 px boxes around the anchor
+        raw[i, 4:6] = (0.0, 10.0)  # keypoint 0 ten pixels below the centre
+    found = decode_detections(raw, scores, anchors, 0.5)
+    assert len(found) == 1 and found[0].score == pytest.approx(1 / (1 + math.exp(-4)))
+    np.testing.assert_allclose(found[0].box[:2], anchors[100], atol=1e-9)
+    np.testing.assert_allclose(found[0].keypoints[0], anchors[100] + [0, 10 / 224], atol=1e-9)
+    assert decode_detections(raw, np.full(2254, -10.0), anchors, 0.5) == []
+
+
+def test_regions_crops_and_projection() -> None:
+    upright = region_from_points(np.array([100.0, 200.0]), np.array([100.0, 120.0]))
+    assert upright.rotation == pytest.approx(0.0) and upright.side == pytest.approx(200.0)
+    leaning = region_from_points(np.array([0.0, 0.0]), np.array([10.0, -10.0]))
+    assert leaning.rotation == pytest.approx(math.pi / 4)
+    r = Region(120.0, 80.0, 64.0, 0.3)
+    centre = project(np.array([[128.0, 128.0]]), r, 256)
+    np.testing.assert_allclose(centre[0], [120.0, 80.0])
+    m = crop_matrix(r, 256)
+    corners = project(np.array([[0.0, 0.0], [256.0, 0.0]]), r, 256)
+    assert np.linalg.norm(corners[1] - corners[0]) == pytest.approx(64.0)
+    np.testing.assert_allclose(corners[0], m[:, 2])
+
+
+def test_heatmap_refinement_moves_to_a_confident_peak_only() -> None:
+    heat = np.full((64, 64, 2), -10.0, np.float32)
+    heat[20, 30, 0] = 10.0  # landmark 0 has a confident peak at col 30, row 20
+    pts = np.array([[31.5 * 4, 21.0 * 4], [100.0, 100.0]])
+    out = refine_with_heatmap(pts, heat, 256)
+    np.testing.assert_allclose(out[0], [30 * 4, 20 * 4], atol=0.5)
+    np.testing.assert_array_equal(out[1], pts[1])  # no confidence: left alone
+
+
+def test_runner_backends_are_pose_backends(pose_models) -> None:
+    names = estimator_names()
+    assert names[0] == "mediapipe" and "ort-cpu" in names and "torch" not in names
+    with pytest.raises(InputError, match="dancenow pose-models"):
+        create_estimator("ort-cpu", models_dir=pose_models / "missing")
+    with create_estimator("ort-cpu", video=True, models_dir=pose_models) as est:
+        blank = est.estimate(np.full((256, 256, 3), 90, np.uint8))
+        assert np.isnan(blank[:, :2]).all() and est.region is None
+
+
+def _clip(motion: str, seed: int):  # noqa: ANN202
+    return list(synthesize(ClipSpec(actor="performer", motion=motion, seconds=3, size=512,
+                                    fps=30, seed=seed)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("video", [True, False], ids=["video", "static"])
+def test_landmarks_match_mediapipe_within_two_pixels(pose_models, video) -> None:
+    """The same BlazePose models, run through ONNX Runtime with our ROI tracking."""
+    poses = {"mediapipe": [], "ort-cpu": []}
+    truths = []
+    for seed, motion in enumerate(("dance", "kick")):
+        clip = _clip(motion, seed)
+        truths += [kp for _, kp in clip]
+        for backend, opts in (("mediapipe", {}), ("ort-cpu", {"models_dir": pose_models})):
+            with create_estimator(backend, video=video, **opts) as est:
+                poses[backend] += [est.estimate(frame) for frame, _ in clip]
+    ref, ours, truth = (np.stack(v) for v in (poses["mediapipe"], poses["ort-cpu"], truths))
+    dist = np.linalg.norm(ref[..., :2] - ours[..., :2], axis=-1)
+    assert np.isfinite(dist).all()
+    pck_ref, pck_ours = pck(ref, truth, 0.1), pck(ours, truth, 0.1)
+    log.info("%s: mean %.2f px, p95 %.2f px; PCK@0.1 mediapipe %.4f, ort-cpu %.4f",
+             "video" if video else "static", dist.mean(), np.percentile(dist, 95), pck_ref,
+             pck_ours)
+    assert dist.mean() <= 2.0
+    assert abs(pck_ours - pck_ref) <= 0.01
+    assert pck(ours, truth, 0.2) >= 0.97
