@@ -26,7 +26,7 @@ test: install
 
 bench: install
 	$(BIN)/python -m benchmarks.label_map
-	$(BIN)/python -m benchmarks.generator
+	$(BIN)/python -m benchmarks.runners
 
 lint: install
 	$(BIN)/ruff check .

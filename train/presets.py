@@ -34,7 +34,7 @@ PRESETS: dict[str, Preset] = {
     "cpu-rt": Preset(
         name="cpu-rt",
         # ONNX Runtime on 2 CPU cores (temporal input, 256x256): 18-25 ms per frame
-        # (benchmarks/generator.py). pix2pixHD's 7x7 outer convolutions and reflection
+        # (benchmarks/runners.py). pix2pixHD's 7x7 outer convolutions and reflection
         # padding cost about 3x that.
         generator=GeneratorConfig(resolution=256, ngf=8, n_downsample=4, n_blocks=6,
                                   max_channels=256, outer_kernel=3, padding="zeros"),

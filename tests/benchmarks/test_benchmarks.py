@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import generator, label_map
+from benchmarks import label_map, runners
 
 
 def test_label_map_benchmark_writes_json_and_markdown(tmp_path) -> None:
@@ -14,10 +14,18 @@ def test_label_map_benchmark_writes_json_and_markdown(tmp_path) -> None:
     assert "| 64 |" in (tmp_path / "label_map.md").read_text()
 
 
-def test_generator_benchmark_times_both_backends(tmp_path) -> None:
-    assert generator.main(["--presets", "tiny", "--calls", "3", "--out", str(tmp_path)]) == 0
-    report = json.loads((tmp_path / "generator_cpu.json").read_text())
-    row = report["presets"][0]
-    assert row["preset"] == "tiny" and set(row["backends"]) == {"ort-cpu", "torch-eager"}
-    assert row["backends"]["ort-cpu"]["p50_ms"] > 0 and row["speedup_vs_torch"] > 0
-    assert "ort-cpu" in (tmp_path / "generator_cpu.md").read_text()
+def test_runner_benchmark_times_every_variant_against_the_baseline(tmp_path) -> None:
+    assert runners.main(["--presets", "tiny", "--calls", "3", "--warmup", "1",
+                         "--out", str(tmp_path)]) == 0
+    device = runners.device_slug()
+    report = json.loads((tmp_path / f"{device}.json").read_text())
+    rows = report["generators"][0]["results"]
+    assert rows[0]["variant"].endswith("(baseline)")
+    assert rows[0]["speedup_vs_baseline"] == 1.0
+    assert {r["backend"] for r in rows} >= {"torch", "ort-cpu"}
+    for r in rows:
+        assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"]
+    pose = {(r["model"].split(",")[0], r["backend"]) for r in report["pose"]}
+    assert ("landmark model", "ort-cpu") in pose and ("detector", "ort-cpu") in pose
+    assert any(b == "mediapipe" for _, b in pose)
+    assert "vs baseline" in (tmp_path / f"{device}.md").read_text()
