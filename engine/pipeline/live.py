@@ -1,0 +1,239 @@
+"""`LivePipeline`: the stages of `steps.py` run concurrently, with statistics and controls.
+
+    source --slot--> pose --slot--> label --slot--> render --slot--> sink
+
+* A source is anything with `async recv() -> np.ndarray | LiveFrame | None` (None: the
+  end); it paces itself (a camera, or a file offered at its frame rate).
+* A sink is an async callable taking each finished `LiveFrame`.
+* Every stage runs its step in its own single-thread executor (which owns the step's
+  models); the event loop only moves frames. Hand-offs are `LatestSlot`s: when a stage
+  is busy, a newer frame replaces the waiting one, so latency stays bounded and frames
+  are dropped instead.
+* A frame that a step rejects as bad input (e.g. a corrupt or wrongly shaped image) is
+  dropped and counted; the stream goes on.
+* Controls do not queue behind frames: `reset()` (alias `calibrate()`) takes effect on
+  the next frame the label stage starts; `stop()` ends the source, and every stage then
+  finishes its frame and exits. `close()` releases models and threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from engine.avatar import AvatarBundle
+from engine.errors import InputError
+from engine.pipeline.frame import LiveFrame
+from engine.pipeline.slot import LatestSlot
+from engine.pipeline.steps import LabelStep, PoseStep, RenderStep
+from engine.pose import create_estimator
+from engine.pose.base import PoseEstimator
+from engine.renderer import AvatarRenderer
+from engine.timing import summarize_ms
+
+log = logging.getLogger(__name__)
+
+STAGES = ("pose", "label", "render")
+
+
+class FrameSource(Protocol):
+    async def recv(self) -> np.ndarray | LiveFrame | None: ...
+
+
+Sink = Callable[[LiveFrame], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    backend: str = "ort-cpu"  # runner of the generator and face models
+    pose_backend: str = "mediapipe"  # mediapipe, or a Runner backend for converted BlazePose
+    pose_models: str | None = None  # folder of the converted BlazePose models
+    render_threads: int | None = None  # intra-op threads of the generator (None: all cores)
+    pose_threads: int | None = None  # intra-op threads of ONNX pose models (None: all cores)
+    hold_seconds: float = 0.5  # keep the last pose this long when nobody is seen
+    ease_seconds: float = 1.0  # then ease to a neutral standing pose over this long
+    calibration_frames: int = 30  # frames before the online normalization settles
+    window_seconds: float = 5.0  # rolling window of the fps statistics
+    keep: int = 600  # samples kept for the latency percentiles
+
+
+class PipelineStats:
+    """Rolling counters and timings; `snapshot()` is safe to call at any time."""
+
+    def __init__(self, window_seconds: float, keep: int) -> None:
+        self.window = window_seconds
+        self.started = time.perf_counter()
+        self.frames_in = self.frames_out = self.errors = 0
+        self._in: deque[float] = deque()
+        self._out: deque[float] = deque()
+        self._latency: deque[float] = deque(maxlen=keep)
+        self._stages: dict[str, deque[float]] = {s: deque(maxlen=keep) for s in STAGES}
+
+    def _trim(self, times: deque[float], now: float) -> None:
+        while times and times[0] < now - self.window:
+            times.popleft()
+
+    def frame_in(self) -> None:
+        now = time.perf_counter()
+        self.frames_in += 1
+        self._in.append(now)
+        self._trim(self._in, now)
+
+    def frame_out(self, frame: LiveFrame) -> None:
+        now = time.perf_counter()
+        self.frames_out += 1
+        self._out.append(now)
+        self._trim(self._out, now)
+        self._latency.append(now - frame.captured)
+
+    def stage(self, name: str, seconds: float) -> None:
+        self._stages[name].append(seconds)
+
+    def _rate(self, times: deque[float], now: float) -> float:
+        self._trim(times, now)
+        span = min(self.window, now - self.started)
+        return len(times) / span if span > 0 else 0.0
+
+    def snapshot(self, dropped: int = 0) -> dict:
+        now = time.perf_counter()
+        pct = lambda v: ({k: summarize_ms(v)[k] for k in ("p50_ms", "p95_ms")}  # noqa: E731
+                         if v else None)
+        return {
+            "fps_in": self._rate(self._in, now), "fps_out": self._rate(self._out, now),
+            "frames_in": self.frames_in, "frames_out": self.frames_out, "dropped": dropped,
+            "errors": self.errors, "latency": pct(list(self._latency)),
+            "stages": {name: pct(list(v)) for name, v in self._stages.items()},
+        }
+
+
+def _make_estimator(config: PipelineConfig) -> PoseEstimator:
+    opts: dict[str, object] = {}
+    if config.pose_backend != "mediapipe":
+        opts["models_dir"] = config.pose_models
+        if config.pose_backend.startswith("ort"):
+            opts["threads"] = config.pose_threads
+    return create_estimator(config.pose_backend, video=True, **opts)
+
+
+class LivePipeline:
+    """The avatar of `bundle` following whoever the source shows (see the module doc)."""
+
+    def __init__(self, bundle: AvatarBundle, config: PipelineConfig | None = None,
+                 estimator: PoseEstimator | None = None) -> None:
+        """`estimator` replaces the one `config.pose_backend` names (the pipeline closes it)."""
+        self.bundle = bundle
+        self.config = config = config or PipelineConfig()
+        self._estimator = estimator or _make_estimator(config)
+        render_opts = {"threads": config.render_threads} if config.backend.startswith("ort") \
+            else {}
+        self._renderer = AvatarRenderer(bundle, config.backend, **render_opts).__enter__()
+        self.steps = {"pose": PoseStep(self._estimator),
+                      "label": LabelStep(bundle.normalization, bundle.resolution,
+                                         config.hold_seconds, config.ease_seconds,
+                                         config.calibration_frames),
+                      "render": RenderStep(self._renderer)}
+        self._executors = {name: ThreadPoolExecutor(1, thread_name_prefix=f"dancenow-{name}")
+                           for name in STAGES}
+        self._slots: list[LatestSlot[LiveFrame]] = []
+        self._source_task: asyncio.Task | None = None
+        self.stats = PipelineStats(config.window_seconds, config.keep)
+        self._closed = False
+
+    # -- controls ------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Restart the online normalization at the next frame (the performer moved or changed)."""
+        self.steps["label"].request_reset()
+
+    calibrate = reset
+
+    def stop(self) -> None:
+        """End the source; stages finish their frame and exit."""
+        if self._source_task is not None and not self._source_task.done():
+            self._source_task.cancel()
+
+    def snapshot(self) -> dict:
+        return self.stats.snapshot(sum(s.dropped for s in self._slots))
+
+    # -- running -------------------------------------------------------------------------
+    async def run(self, source: FrameSource, sink: Sink) -> dict:
+        """Run until the source ends or `stop()`; returns the final statistics."""
+        if self._closed:
+            raise RuntimeError("the pipeline is closed")
+        self.stats = PipelineStats(self.config.window_seconds, self.config.keep)
+        self._slots = [LatestSlot() for _ in range(len(STAGES) + 1)]
+        self._source_task = asyncio.create_task(self._pump(source, self._slots[0]))
+        tasks = [asyncio.create_task(self._stage(name, self._slots[i], self._slots[i + 1]))
+                 for i, name in enumerate(STAGES)]
+        tasks.append(asyncio.create_task(self._drain(self._slots[-1], sink)))
+        try:
+            await asyncio.gather(self._source_task, *tasks)
+        finally:
+            for task in [self._source_task, *tasks]:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(self._source_task, *tasks, return_exceptions=True)
+        return self.snapshot()
+
+    async def _pump(self, source: FrameSource, slot: LatestSlot[LiveFrame]) -> None:
+        index = 0
+        try:
+            while True:
+                item = await source.recv()
+                if item is None:
+                    break
+                frame = item if isinstance(item, LiveFrame) else LiveFrame(index, item)
+                index = frame.index + 1
+                self.stats.frame_in()
+                slot.put(frame)
+        except asyncio.CancelledError:
+            log.debug("source stopped")
+        finally:
+            slot.close()
+
+    async def _stage(self, name: str, inp: LatestSlot[LiveFrame],
+                     out: LatestSlot[LiveFrame]) -> None:
+        loop = asyncio.get_running_loop()
+        step, executor = self.steps[name], self._executors[name]
+        try:
+            while (frame := await inp.get()) is not None:
+                start = time.perf_counter()
+                try:
+                    frame = await loop.run_in_executor(executor, step, frame)
+                except InputError as exc:
+                    self.stats.errors += 1
+                    log.warning("%s: frame %d dropped: %s", name, frame.index, exc)
+                    continue
+                frame.stamp(name)
+                self.stats.stage(name, time.perf_counter() - start)
+                out.put(frame)
+        finally:
+            out.close()
+
+    async def _drain(self, inp: LatestSlot[LiveFrame], sink: Sink) -> None:
+        while (frame := await inp.get()) is not None:
+            self.stats.frame_out(frame)
+            await sink(frame)
+
+    # -- teardown ------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for executor in self._executors.values():
+            executor.shutdown(wait=True)
+        self._renderer.__exit__(None, None, None)
+        self._estimator.close()
+
+    def __enter__(self) -> LivePipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
