@@ -30,6 +30,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "eval": ("evaluate", "measure a trained run or an avatar bundle on held-out frames"),
     "export": ("export", "export a trained run as an avatar bundle (ONNX, parity-checked)"),
     "build-engine": ("build_engine", "build an avatar's TensorRT engines ahead of time"),
+    "render": ("render", "render a source video as the avatar dancing it (offline)"),
     "demo": ("demo", "run the built-in demonstration on a synthetic performer"),
 }
 

@@ -112,10 +112,13 @@ class _AtomicWriter:
 
 
 class Mp4Writer(_AtomicWriter):
-    """H.264 (yuv420p) MP4 writer for RGB frames of a fixed size."""
+    """H.264 (yuv420p) MP4 writer for RGB frames of a fixed size.
+
+    With `audio_from`, the first audio track of that file (if it has one) is copied into
+    the output unchanged when the writer closes."""
 
     def __init__(self, path: str | os.PathLike[str], width: int, height: int, fps: float,
-                 crf: int = 18) -> None:
+                 crf: int = 18, audio_from: str | os.PathLike[str] | None = None) -> None:
         super().__init__(path)
         if width % 2 or height % 2:
             raise InputError(f"H.264 output needs even frame sizes, got {width}x{height}")
@@ -127,6 +130,12 @@ class Mp4Writer(_AtomicWriter):
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": str(crf), "preset": "veryfast"}
         self._closed = False
+        self._audio_in = self._audio_src = self._audio_out = None
+        if audio_from is not None:
+            self._audio_in = _open_input(Path(audio_from))
+            if self._audio_in.streams.audio:
+                self._audio_src = self._audio_in.streams.audio[0]
+                self._audio_out = self._container.add_stream_from_template(self._audio_src)
 
     def write(self, rgb: np.ndarray) -> None:
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
@@ -145,9 +154,20 @@ class Mp4Writer(_AtomicWriter):
             if ok:
                 for packet in self._stream.encode():
                     self._container.mux(packet)
+                if self._audio_out is not None:
+                    self._copy_audio()
         finally:
             self._container.close()
+            if self._audio_in is not None:
+                self._audio_in.close()
             self._finish(ok)
+
+    def _copy_audio(self) -> None:
+        for packet in self._audio_in.demux(self._audio_src):
+            if packet.dts is None:  # the demuxer's end-of-stream marker
+                continue
+            packet.stream = self._audio_out
+            self._container.mux(packet)
 
 
 def rgb_to_i420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -75,6 +75,48 @@ class PoseStep:
         return frame
 
 
+class GapBridge:
+    """What to show while nobody is seen: the last pose for `hold_seconds`, then an ease
+    to the neutral standing pose over `ease_seconds`, then that pose. `seen` reports a
+    pose and says whether the generator should restart (the gap outlasted the hold)."""
+
+    def __init__(self, neutral: np.ndarray, hold_seconds: float = 0.5,
+                 ease_seconds: float = 1.0) -> None:
+        self.neutral = neutral
+        self.hold_seconds = hold_seconds
+        self.ease_seconds = ease_seconds
+        self._last: np.ndarray | None = None
+        self._missing_since: float | None = None
+
+    def seen(self, pose: np.ndarray, now: float) -> bool:
+        restart = (self._missing_since is not None
+                   and now - self._missing_since > self.hold_seconds)
+        self._missing_since = None
+        self._last = pose
+        return restart
+
+    def missing(self, now: float) -> np.ndarray:
+        if self._missing_since is None:
+            self._missing_since = now
+        gone = now - self._missing_since
+        if self._last is None:
+            return self.neutral
+        if gone <= self.hold_seconds:
+            return self._last
+        w = min(1.0, (gone - self.hold_seconds) / max(self.ease_seconds, 1e-6))
+        w = w * w * (3 - 2 * w)  # smoothstep: no jerk at either end
+        pose = self._last.copy()
+        both = np.isfinite(pose[:, :2]).all(axis=1)
+        pose[both, :2] = (1 - w) * pose[both, :2] + w * self.neutral[both, :2]
+        pose[~both] = self.neutral[~both]
+        return pose
+
+
+def label_and_face(pose: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The label map (float16 `[1, 3, S, S]`) and face box of a pose in avatar pixels."""
+    return render_label_map(pose, size, size), face_box(pose, size, size)
+
+
 class LabelStep:
     """Filter, normalize, bridge gaps, draw the label map (see the module docstring)."""
 
@@ -82,36 +124,16 @@ class LabelStep:
                  ease_seconds: float = 1.0, calibration_frames: int = 30) -> None:
         self.target = target
         self.size = size
-        self.hold_seconds = hold_seconds
-        self.ease_seconds = ease_seconds
         self.neutral = standing_pose(target)
+        self.bridge = GapBridge(self.neutral, hold_seconds, ease_seconds)
         self.filter = PoseFilter()
         self.normalizer = OnlineNormalizer(target, calibration_frames=calibration_frames)
-        self._last: np.ndarray | None = None  # last normalized pose that was seen
-        self._missing_since: float | None = None
         self._reset_requested = False
         self._frame_size: tuple[int, int] | None = None
 
     def request_reset(self) -> None:
         """Restart the normalization statistics (and the filter) at the next frame."""
         self._reset_requested = True
-
-    def _bridge(self, now: float) -> tuple[np.ndarray, bool]:
-        """(pose to show, whether the generator should restart) while nobody is seen."""
-        if self._missing_since is None:
-            self._missing_since = now
-        gone = now - self._missing_since
-        if self._last is None:
-            return self.neutral, False
-        if gone <= self.hold_seconds:
-            return self._last, False
-        w = min(1.0, (gone - self.hold_seconds) / max(self.ease_seconds, 1e-6))
-        w = w * w * (3 - 2 * w)  # smoothstep: no jerk at either end
-        pose = self._last.copy()
-        both = np.isfinite(pose[:, :2]).all(axis=1)
-        pose[both, :2] = (1 - w) * pose[both, :2] + w * self.neutral[both, :2]
-        pose[~both] = self.neutral[~both]
-        return pose, False
 
     def __call__(self, frame: LiveFrame) -> LiveFrame:
         now = frame.captured
@@ -131,19 +153,14 @@ class LabelStep:
             in_avatar[:, 0] = steady[:, 0] * self.scale[0] + self.offset[0]
             in_avatar[:, 1] = steady[:, 1] * self.scale[1] + self.offset[1]
             normalized = self.normalizer(in_avatar)
-            gap = (self._missing_since is not None
-                   and now - self._missing_since > self.hold_seconds)
-            frame.restart = gap
-            self._missing_since = None
-            self._last = normalized
+            frame.restart = self.bridge.seen(normalized, now)
             frame.held = False
         else:
             self.filter(np.full((NUM_LANDMARKS, 3), np.nan, np.float32), now)
-            normalized, frame.restart = self._bridge(now)
-            frame.held = True
+            normalized = self.bridge.missing(now)
+            frame.restart, frame.held = False, True
         frame.normalized = normalized
-        frame.label = render_label_map(normalized, self.size, self.size)
-        frame.face_box = face_box(normalized, self.size, self.size)
+        frame.label, frame.face_box = label_and_face(normalized, self.size)
         return frame
 
 

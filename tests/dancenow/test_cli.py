@@ -110,6 +110,7 @@ def test_pose_default_output_keeps_ground_truth(tmp_path, performer_clip) -> Non
     (["eval", ".", "--data", "."], "no checkpoint"),
     (["export", ".", "-o", "x.avatar"], "no checkpoint"),
     (["build-engine", "."], "not an avatar bundle"),
+    (["render", "/nonexistent.mp4", "--avatar", ".", "-o", "x.mp4"], "not an avatar bundle"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, needle) -> None:
     res = subprocess.run([sys.executable, "-m", "dancenow", *args], capture_output=True,
