@@ -27,6 +27,7 @@ test: install
 bench: install
 	$(BIN)/python -m benchmarks.label_map
 	$(BIN)/python -m benchmarks.runners
+	$(BIN)/python -m benchmarks.pipeline
 
 lint: install
 	$(BIN)/ruff check .

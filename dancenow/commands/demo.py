@@ -1,11 +1,12 @@
 """The built-in demonstration, with nothing to download and no GPU.
 
-Makes a synthetic performer clip, then runs it through the live chain as far as it
-exists: decode -> pose (BlazePose) -> one-euro filter + online normalization to the
-target actor's framing -> label map (native kernel). Writes OUT/demo.mp4
-(performer | detected pose | label map the generator will see), prints a per-stage
-latency table, the achieved frame rate and the pose accuracy against the clip's
-ground truth.
+Makes a synthetic performer clip, then runs it through the live pipeline in real-time
+mode (frames offered at the clip's frame rate; frames the pipeline is too busy for are
+dropped, as with a webcam): pose -> one-euro filter + online normalization -> label map
+-> the avatar's generator with temporal feedback -> face residual. Uses the avatar
+bundle committed under avatars/demo on ort-cpu. Writes OUT/demo.mp4 (performer | pose |
+avatar), OUT/demo.json, and prints a per-stage latency table and the achieved frame
+rate.
 """
 
 from __future__ import annotations
@@ -13,95 +14,88 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+DEMO_AVATAR = Path(__file__).resolve().parents[2] / "avatars" / "demo"
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from engine.pose import estimator_names
     from train.synth.motions import MOTIONS
 
     p.add_argument("-o", "--output", default="demo_out", metavar="DIR",
                    help="folder for demo.mp4, the clip and the results")
+    p.add_argument("--avatar", default=str(DEMO_AVATAR), metavar="AVATAR",
+                   help="avatar bundle to drive")
+    p.add_argument("--backend", default="ort-cpu", help="runner of the avatar's models")
+    p.add_argument("--pose-backend", default="ort-cpu", choices=estimator_names(),
+                   help="pose estimator (ONNX BlazePose on a Runner, or mediapipe)")
     p.add_argument("--motion", default="dance", choices=list(MOTIONS), help="performer's motion")
-    p.add_argument("--seconds", type=float, default=8.0, help="clip length")
+    p.add_argument("--seconds", type=float, default=10.0, help="clip length")
     p.add_argument("--size", type=int, default=512, help="camera frame size, pixels")
-    p.add_argument("--label-size", type=int, default=256,
-                   help="label map (generator input) size, pixels")
     p.add_argument("--seed", type=int, default=0, help="performer's tempo and phase")
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import cv2
     import numpy as np
-    from tqdm import tqdm
 
-    from engine.filters import PoseFilter
-    from engine.metrics import detection_rate, pck
-    from engine.normalize import OnlineNormalizer
-    from engine.pose import create_estimator
-    from engine.pose.video import draw_overlay
-    from engine.skeleton import fit_square, render_label_map, tensor_to_image
-    from engine.timing import StageTimes
-    from engine.video import Mp4Writer, read_frames
+    from engine.avatar import load_bundle
+    from engine.errors import InputError
+    from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
+    from engine.pipeline.sources import VideoFileSource
+    from engine.skeleton import render_label_image
+    from engine.video import Mp4Writer
     from train.synth.clip import ClipSpec, synth_clip
-    from train.synth.reference import target_stats
 
+    if args.seconds <= 0:
+        raise InputError("--seconds must be positive")
+    bundle = load_bundle(args.avatar, verify=True)
+    if args.pose_backend != "mediapipe":
+        from export.blazepose import convert_pose_models
+
+        convert_pose_models()
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = ClipSpec(actor="performer", motion=args.motion, seconds=args.seconds, size=args.size,
                     seed=args.seed)
     clip = out_dir / "performer.mp4"
-    truth = synth_clip(spec, clip, progress=args.progress)
-    normalizer = OnlineNormalizer(target_stats(args.label_size), calibration_frames=30)
-    smoother = PoseFilter()
-    scale, offset = fit_square((args.size, args.size), args.label_size)
-    times = StageTimes()
-    poses, label = [], None
-    panel = args.label_size
-    start = time.perf_counter()
-    with create_estimator("mediapipe", video=True) as estimator, \
-            Mp4Writer(out_dir / "demo.mp4", 3 * panel, panel, spec.fps) as writer:
-        frames = read_frames(clip)
-        for i in tqdm(range(spec.frames), desc="demo", unit="frame", disable=not args.progress,
-                      leave=False):
-            with times.time("decode"):
-                frame = next(frames)
-            with times.time("pose"):
-                pose = estimator.estimate(frame)
-            poses.append(pose)
-            with times.time("filter + normalize"):
-                steady = smoother(pose, i / spec.fps)
-                # Normalize in label-map pixels: the target's statistics live there.
-                in_label = steady.copy()
-                in_label[:, 0] = steady[:, 0] * scale[0] + offset[0]
-                in_label[:, 1] = steady[:, 1] * scale[1] + offset[1]
-                normalized = normalizer(in_label)
-            with times.time("label map"):
-                label = render_label_map(normalized, panel, panel, out=label)
-            small = _resize(frame, panel)
-            writer.write(np.concatenate([small, _resize(draw_overlay(frame, pose), panel),
-                                         tensor_to_image(label)], axis=1))
-    elapsed = time.perf_counter() - start
-    pred = np.stack(poses)
-    results = {
-        "frames": spec.frames, "seconds": round(elapsed, 2),
-        "fps": round(spec.frames / elapsed, 1),
-        "detection_rate": round(detection_rate(pred), 4),
-        "pck@0.2": round(pck(pred, truth.keypoints, 0.2), 4),
-        "pck@0.1": round(pck(pred, truth.keypoints, 0.1), 4),
-        "stages": times.summary(),
-    }
-    (out_dir / "demo.json").write_text(json.dumps(results, indent=2))
-    print(times.table())
-    print(f"\n{spec.frames} frames in {elapsed:.1f} s = {results['fps']} fps (sequential, "
-          f"including video writing); detection {100 * results['detection_rate']:.1f}%, "
-          f"PCK@0.2 {results['pck@0.2']:.3f}, PCK@0.1 {results['pck@0.1']:.3f}")
+    synth_clip(spec, clip, progress=args.progress)
+    size = bundle.resolution
+    config = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
+                            pose_threads=1)
+
+    async def main(pipe: LivePipeline, writer: Mp4Writer) -> dict:
+        loop = asyncio.get_running_loop()
+
+        def compose(frame: LiveFrame) -> None:
+            camera = cv2.resize(frame.image, (size, size), interpolation=cv2.INTER_AREA)
+            figure = render_label_image(frame.normalized, size, size)
+            writer.write(np.concatenate([camera, figure, frame.output], axis=1))
+
+        async def sink(frame: LiveFrame) -> None:
+            await loop.run_in_executor(None, compose, frame)
+
+        return await pipe.run(VideoFileSource(clip, realtime=True), sink)
+
+    with LivePipeline(bundle, config) as pipe, \
+            Mp4Writer(out_dir / "demo.mp4", 3 * size, size, spec.fps) as writer:
+        stats = asyncio.run(main(pipe, writer))
+    results = {"avatar": bundle.name, "backend": args.backend, "pose_backend": args.pose_backend,
+               "source_fps": spec.fps, **stats}
+    (out_dir / "demo.json").write_text(json.dumps(results, indent=2) + "\n")
+    print("| stage | p50 ms | p95 ms |\n|---|---:|---:|")
+    for name, s in stats["stages"].items():
+        if s:
+            print(f"| {name} | {s['p50_ms']:.1f} | {s['p95_ms']:.1f} |")
+    lat = stats["latency"] or {"p50_ms": float("nan"), "p95_ms": float("nan")}
+    print(f"| capture to output | {lat['p50_ms']:.1f} | {lat['p95_ms']:.1f} |")
+    print(f"\n{stats['frames_out']} of {stats['frames_in']} frames rendered "
+          f"({stats['dropped']} dropped as stale), {stats['fps_out']:.1f} fps out of "
+          f"{spec.fps:.0f} offered")
     print(f"wrote {out_dir / 'demo.mp4'} and {out_dir / 'demo.json'}")
     return 0
-
-
-def _resize(frame, size: int):  # noqa: ANN001, ANN202 - numpy in, numpy out
-    import cv2
-
-    return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)

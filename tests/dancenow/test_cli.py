@@ -162,3 +162,22 @@ def test_export_then_eval_and_build_engine(tmp_path, tiny_run, tiny_data) -> Non
         res = _run("build-engine", str(out))
         assert res.returncode == 2 and "backend trt is not available here" in res.stderr
         assert "Traceback" not in res.stderr
+
+
+def test_demo_and_pipeline_benchmark_run_end_to_end(tmp_path, tiny_bundles,
+                                                    monkeypatch) -> None:
+    monkeypatch.setenv("DANCENOW_POSE_MODELS", str(tmp_path / "pose-models"))
+    out = tmp_path / "demo"
+    assert main(["-q", "demo", "--avatar", str(tiny_bundles["fp16"]), "--seconds", "1.5",
+                 "--size", "128", "-o", str(out)]) == 0
+    results = json.loads((out / "demo.json").read_text())
+    assert results["frames_in"] == 45 and results["frames_out"] >= 5
+    assert results["frames_out"] + results["dropped"] + results["errors"] == 45
+    assert (out / "demo.mp4").stat().st_size > 0
+    report = tmp_path / "bench.json"
+    assert main(["-q", "bench", "pipeline", "--avatar", str(tiny_bundles["fp16"]),
+                 "--seconds", "1", "--size", "128", "--json", str(report)]) == 0
+    data = json.loads(report.read_text())
+    for key in ("output_fps", "sequential_output_fps", "speedup"):
+        assert data[key] > 0, key
+    assert data["latency_ms"]["p50_ms"] <= data["latency_ms"]["p95_ms"]
