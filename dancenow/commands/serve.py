@@ -1,0 +1,71 @@
+"""Serve the live avatar over WebRTC: open the page, allow the camera, dance.
+
+aiohttp serves the page and the signalling (POST /offer, as in aiortc's examples);
+each browser gets its own peer connection and live pipeline, and the avatar comes back
+on the same connection. GET /stats shows per session the frame rates, dropped frames,
+per-stage latency and the glass-to-glass latency the page measures. The server binds
+127.0.0.1 unless --host says otherwise and warns when it listens publicly without a
+--token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEMO_AVATAR = Path(__file__).resolve().parents[2] / "avatars" / "demo"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from engine.pose import estimator_names
+
+    p.add_argument("--avatar", action="append", metavar="AVATAR",
+                   help="avatar bundle to serve (repeat for several; default: avatars/demo)")
+    p.add_argument("--backend", default="ort-cpu", help="runner of the avatars' models")
+    p.add_argument("--pose-backend", default="ort-cpu", choices=estimator_names(),
+                   help="pose estimator (ONNX BlazePose on a Runner, or mediapipe)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on")
+    p.add_argument("--max-sessions", type=int, default=2, metavar="N",
+                   help="browsers served at once; more get 503")
+    p.add_argument("--token", metavar="T",
+                   help="require `Authorization: Bearer T` on the API (the page asks for it)")
+    p.add_argument("--codec", default="VP8", choices=("VP8", "H264"),
+                   help="preferred codec of the avatar video")
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from engine.avatar import load_bundle
+    from engine.errors import InputError
+    from engine.pipeline import PipelineConfig
+    from server.app import ServeConfig, create_app
+    from server.session import SessionOptions
+
+    paths = args.avatar or [str(DEMO_AVATAR)]
+    avatars = {}
+    for path in paths:
+        bundle = load_bundle(path, verify=True)
+        if bundle.name in avatars:
+            raise InputError(f"two avatars are named {bundle.name!r}")
+        avatars[bundle.name] = bundle
+    if args.pose_backend != "mediapipe":
+        from export.blazepose import convert_pose_models
+
+        convert_pose_models()
+    if args.host not in LOCAL_HOSTS and not args.token:
+        log.warning("listening on %s without --token: anyone who can reach this port can "
+                    "start sessions", args.host)
+    pipeline = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
+                              pose_threads=1)
+    app = create_app(ServeConfig(avatars=avatars, max_sessions=args.max_sessions,
+                                 token=args.token,
+                                 session=SessionOptions(codec=args.codec, pipeline=pipeline)))
+    log.info("serving %s on http://%s:%d/", ", ".join(avatars), args.host, args.port)
+    web.run_app(app, host=args.host, port=args.port, print=None)
+    return 0

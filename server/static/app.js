@@ -1,0 +1,193 @@
+// dancenow page: camera -> (frame code drawn in) -> WebRTC -> server; avatar back on the
+// same connection; glass-to-glass latency from the frame code read off the avatar video.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const camera = $("camera"), avatarVideo = $("avatarVideo"), poseCanvas = $("poseCanvas");
+  const sendCanvas = $("sendCanvas"), readCanvas = $("readCanvas");
+  const message = $("message");
+  const params = new URLSearchParams(location.search);
+  if (params.get("token")) $("token").value = params.get("token");
+
+  let pc = null, session = null, localStream = null, poseChannel = null;
+  let sendTimer = null, statsTimer = null, counter = 0;
+  const sentAt = new Map();       // frame code -> performance.now() when drawn
+  let glass = [], unsent = [];    // glass-to-glass samples, ms
+  let lastPose = null;
+
+  function say(text, ok = false) {
+    message.textContent = text;
+    message.className = ok ? "ok" : "";
+  }
+
+  function headers() {
+    const h = { "Content-Type": "application/json" };
+    const token = $("token").value.trim();
+    if (token) h.Authorization = "Bearer " + token;
+    return h;
+  }
+
+  async function api(path, body) {
+    const res = await fetch(path, body === undefined ? { headers: headers() }
+      : { method: "POST", headers: headers(), body: JSON.stringify(body) });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(data.error || `${path}: HTTP ${res.status}`);
+    return data;
+  }
+
+  async function loadAvatars() {
+    try {
+      const list = await api("/avatars");
+      $("avatar").innerHTML = "";
+      for (const a of list) {
+        const opt = document.createElement("option");
+        opt.value = a.name; opt.textContent = `${a.name} (${a.resolution}px)`;
+        $("avatar").appendChild(opt);
+      }
+    } catch (err) {
+      say("Cannot list the avatars: " + err.message);
+    }
+  }
+
+  // Camera frames go through a canvas that draws the frame code into them.
+  function startSending(width, height) {
+    sendCanvas.width = width; sendCanvas.height = height;
+    const ctx = sendCanvas.getContext("2d");
+    const draw = () => {
+      if (!localStream) return;
+      ctx.drawImage(camera, 0, 0, width, height);
+      counter = (counter + 1) % FrameCode.MODULO;
+      FrameCode.draw(ctx, width, counter);
+      sentAt.set(counter, performance.now());
+      if (sentAt.size > 600) sentAt.delete(sentAt.keys().next().value);
+    };
+    sendTimer = setInterval(draw, 1000 / 30);
+    return sendCanvas.captureStream(30);
+  }
+
+  function watchAvatar() {
+    const ctx = readCanvas.getContext("2d", { willReadFrequently: true });
+    const onFrame = (now) => {
+      if (!pc) return;
+      const w = avatarVideo.videoWidth, h = avatarVideo.videoHeight;
+      if (w && h) {
+        readCanvas.width = w; readCanvas.height = h;
+        ctx.drawImage(avatarVideo, 0, 0, w, h);
+        const code = FrameCode.read(ctx, w, h);
+        if (code !== null && sentAt.has(code)) {
+          const ms = now - sentAt.get(code);
+          if (ms >= 0 && ms < 10000) { glass.push(ms); unsent.push(ms); }
+          if (glass.length > 600) glass.shift();
+        }
+        drawPose();
+      }
+      avatarVideo.requestVideoFrameCallback(onFrame);
+    };
+    avatarVideo.requestVideoFrameCallback(onFrame);
+  }
+
+  function drawPose() {
+    const ctx = poseCanvas.getContext("2d");
+    poseCanvas.width = avatarVideo.videoWidth; poseCanvas.height = avatarVideo.videoHeight;
+    ctx.clearRect(0, 0, poseCanvas.width, poseCanvas.height);
+    if (!$("overlay").checked || !lastPose) return;
+    ctx.fillStyle = "#0f0";
+    for (const [x, y] of lastPose) {
+      if (x === null) continue;
+      ctx.beginPath(); ctx.arc(x, y, 2.5, 0, 2 * Math.PI); ctx.fill();
+    }
+  }
+
+  const pct = (values, q) => {
+    if (!values.length) return null;
+    const s = [...values].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1) + 0.5))];
+  };
+
+  async function refreshStats() {
+    if (unsent.length && session) {
+      const samples = unsent; unsent = [];
+      api("/stats", { session, glass_to_glass_ms: samples }).catch(() => {});
+    }
+    let mine = null;
+    try {
+      const all = await api("/stats");
+      mine = all.sessions.find((s) => s.id === session);
+    } catch (err) { /* shown below as missing */ }
+    const rows = [["glass-to-glass p50 / p95 (this page)",
+                   glass.length ? `${pct(glass, 0.5).toFixed(0)} / ${pct(glass, 0.95).toFixed(0)} ms`
+                   : "measuring..."]];
+    if (mine) {
+      rows.push(["input / output fps", `${mine.fps_in.toFixed(1)} / ${mine.fps_out.toFixed(1)}`]);
+      rows.push(["dropped frames", String(mine.dropped)]);
+      for (const [stage, s] of Object.entries(mine.stages || {})) {
+        if (s) rows.push([`${stage} p50 / p95`, `${s.p50_ms.toFixed(1)} / ${s.p95_ms.toFixed(1)} ms`]);
+      }
+      if (mine.latency) rows.push(["server latency p50 / p95",
+        `${mine.latency.p50_ms.toFixed(1)} / ${mine.latency.p95_ms.toFixed(1)} ms`]);
+    }
+    $("statsBody").innerHTML = rows.map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join("");
+  }
+
+  async function start() {
+    $("start").disabled = true;
+    say("Asking for the camera...");
+    try {
+      localStream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+    } catch (err) {
+      $("start").disabled = false;
+      localStream = null;
+      say(err.name === "NotAllowedError" ? "Camera access was refused: allow the camera and press Start again."
+        : "No camera available: " + err.message);
+      return;
+    }
+    camera.srcObject = localStream;
+    await camera.play().catch(() => {});
+    const settings = localStream.getVideoTracks()[0].getSettings();
+    const marked = startSending(settings.width || 640, settings.height || 480);
+    pc = new RTCPeerConnection();
+    poseChannel = pc.createDataChannel("pose");
+    poseChannel.onmessage = (e) => { try { lastPose = JSON.parse(e.data); } catch (_) { lastPose = null; } };
+    pc.addTransceiver(marked.getVideoTracks()[0], { direction: "sendrecv" });
+    pc.ontrack = (e) => { avatarVideo.srcObject = e.streams[0] || new MediaStream([e.track]); };
+    pc.onconnectionstatechange = () => {
+      if (pc && pc.connectionState === "connected") say("Connected: dance!", true);
+      if (pc && pc.connectionState === "failed") { say("The connection failed (network or server)."); stop(); }
+    };
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === "complete") return resolve();
+        pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") resolve(); });
+      });
+      const answer = await api("/offer", { sdp: pc.localDescription.sdp, type: "offer", avatar: $("avatar").value || undefined });
+      session = answer.session;
+      await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+    } catch (err) {
+      say("Could not connect: " + err.message);
+      stop();
+      return;
+    }
+    watchAvatar();
+    statsTimer = setInterval(refreshStats, 1000);
+    $("calibrate").disabled = false; $("stop").disabled = false;
+  }
+
+  async function stop() {
+    if (session) api("/control", { session, action: "stop" }).catch(() => {});
+    clearInterval(sendTimer); clearInterval(statsTimer);
+    if (pc) pc.close();
+    if (localStream) localStream.getTracks().forEach((t) => t.stop());
+    pc = null; session = null; localStream = null;
+    $("start").disabled = false; $("calibrate").disabled = true; $("stop").disabled = true;
+  }
+
+  $("start").onclick = start;
+  $("stop").onclick = () => { stop(); say("Stopped."); };
+  $("calibrate").onclick = () => session && api("/control", { session, action: "calibrate" })
+    .then(() => say("Calibrating: stand where you will dance.", true)).catch((e) => say(e.message));
+  $("avatar").onchange = async () => { if (pc) { await stop(); start(); } };
+  $("token").onchange = loadAvatars;
+  window.dancenow = { stats: () => ({ session, glass: [...glass], connection: pc && pc.connectionState }) };
+  loadAvatars();
+})();

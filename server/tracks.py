@@ -1,0 +1,96 @@
+"""aiortc media tracks <-> the live pipeline.
+
+* `TrackSource` turns the browser's incoming video track into a pipeline source: each
+  decoded frame becomes RGB (in a worker thread), its frame code (if the page drew one)
+  becomes the frame's `id`.
+* `AvatarTrack` is the outgoing video track: the pipeline's sink hands it finished
+  frames (latest wins) and aiortc pulls them as `av.VideoFrame`s, the frame code drawn
+  back in, stamped with the time they were produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import time
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from engine.pipeline import LiveFrame
+from engine.pipeline.slot import LatestSlot
+from server import framecode
+
+log = logging.getLogger(__name__)
+
+VIDEO_CLOCK = 90_000  # RTP video clock rate, Hz
+
+
+class TrackSource:
+    """The pipeline's source: frames of an aiortc video track until it ends."""
+
+    def __init__(self, track: MediaStreamTrack) -> None:
+        self.track = track
+        self._index = 0
+        self.codes_seen = 0
+
+    @staticmethod
+    def _convert(frame: av.VideoFrame) -> tuple[np.ndarray, int | None]:
+        image = frame.to_ndarray(format="rgb24")
+        return image, framecode.read(image)
+
+    async def recv(self) -> LiveFrame | None:
+        try:
+            frame = await self.track.recv()
+        except MediaStreamError:
+            return None
+        captured = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        image, code = await loop.run_in_executor(None, self._convert, frame)
+        if code is not None:
+            self.codes_seen += 1
+        out = LiveFrame(self._index, image, captured=captured, id=code)
+        self._index += 1
+        return out
+
+
+class AvatarTrack(MediaStreamTrack):
+    """The avatar video sent back to the browser."""
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._slot: LatestSlot[LiveFrame] = LatestSlot()
+        self._start: float | None = None
+        self.frames_sent = 0
+
+    async def sink(self, frame: LiveFrame) -> None:
+        """The pipeline's sink: keep the newest finished frame for the next `recv`."""
+        if not self._slot.closed:
+            self._slot.put(frame)
+
+    def finish(self) -> None:
+        """No more frames: the next `recv` ends the track."""
+        self._slot.close()
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self._slot.get()
+        if frame is None:
+            self.stop()
+            raise MediaStreamError
+        image = frame.output
+        if frame.id is not None and framecode.fits(image):
+            image = framecode.draw(image.copy(), frame.id)
+        out = av.VideoFrame.from_ndarray(image, format="rgb24")
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = now
+        out.pts = int((now - self._start) * VIDEO_CLOCK)
+        out.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        self.frames_sent += 1
+        return out
