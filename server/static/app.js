@@ -14,6 +14,7 @@
   const sentAt = new Map();       // frame code -> performance.now() when drawn
   let glass = [], unsent = [];    // glass-to-glass samples, ms
   let lastPose = null;
+  let framesShown = 0;            // avatar frames presented, for the page's own frame rate
 
   function say(text, ok = false) {
     message.textContent = text;
@@ -70,6 +71,7 @@
     const onFrame = (now) => {
       if (!pc) return;
       const w = avatarVideo.videoWidth, h = avatarVideo.videoHeight;
+      framesShown++;
       if (w && h) {
         readCanvas.width = w; readCanvas.height = h;
         ctx.drawImage(avatarVideo, 0, 0, w, h);
@@ -188,6 +190,8 @@
     .then(() => say("Calibrating: stand where you will dance.", true)).catch((e) => say(e.message));
   $("avatar").onchange = async () => { if (pc) { await stop(); start(); } };
   $("token").onchange = loadAvatars;
-  window.dancenow = { stats: () => ({ session, glass: [...glass], connection: pc && pc.connectionState }) };
+  window.dancenow = {
+    stats: () => ({ session, glass: [...glass], framesShown, connection: pc && pc.connectionState }),
+  };
   loadAvatars();
 })();

@@ -14,8 +14,9 @@ from aiortc import RTCPeerConnection
 from engine.avatar import load_bundle
 from engine.pipeline import PipelineConfig
 from server.app import MANAGER, ServeConfig, create_app
+from server.loopback import LoopbackClient as Client
+from server.loopback import performer_frames
 from server.session import SessionOptions
-from tests.server.conftest import Client, performer_frames
 
 TOKEN = "s3cret"
 

@@ -1,4 +1,9 @@
-"""An aiortc client that sends a synthetic performer and collects the avatar it gets back."""
+"""A loopback WebRTC client: sends a synthetic performer, collects the avatar it gets back.
+
+Used by the tests and the load benchmark in place of a browser: the camera track draws
+the frame code into each frame it sends (as the page does), and every received frame's
+code gives the round trip from capture to arrival.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from server import framecode
 from train.synth.clip import ClipSpec, synthesize
 
 
-def performer_frames(seconds: float = 2.0, size: int = 256, fps: int = 15):  # noqa: ANN201
+def performer_frames(seconds: float = 2.0, size: int = 256, fps: int = 15) -> list:
+    """(frame, keypoints) pairs of the synthetic performer dancing."""
     spec = ClipSpec(actor="performer", motion="dance", seconds=seconds, size=size, fps=fps,
                     seed=4)
     return list(synthesize(spec))
@@ -33,15 +39,16 @@ class PerformerTrack(VideoStreamTrack):
         pts, time_base = await self.next_timestamp()
         image = self.frames[self.count % len(self.frames)].copy()
         code = self.count % framecode.MODULO
-        framecode.draw(image, code)
-        self.sent[code] = time.perf_counter()
+        if framecode.fits(image):
+            framecode.draw(image, code)
+            self.sent[code] = time.perf_counter()
         self.count += 1
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
         frame.pts, frame.time_base = pts, time_base
         return frame
 
 
-class Client:
+class LoopbackClient:
     def __init__(self, frames: list[np.ndarray]) -> None:
         self.pc = RTCPeerConnection()
         self.camera = PerformerTrack(frames)
@@ -74,6 +81,14 @@ class Client:
             code = framecode.read(image)
             if code is not None and code in self.camera.sent:
                 self.round_trips.append(now - self.camera.sent[code])
+
+    def received_fps(self, skip_seconds: float = 1.0) -> float:
+        """Frames per second received after the first `skip_seconds` of the stream."""
+        times = [t for t, _ in self.received]
+        if len(times) < 2:
+            return 0.0
+        times = [t for t in times if t >= times[0] + skip_seconds] or times
+        return (len(times) - 1) / (times[-1] - times[0]) if times[-1] > times[0] else 0.0
 
     async def close(self) -> None:
         await self.pc.close()

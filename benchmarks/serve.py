@@ -1,0 +1,129 @@
+"""Load: 1, 2, 4, 8 concurrent WebRTC sessions against the server on loopback.
+
+Each session is an aiortc client (`server.loopback`) sending a synthetic performer at
+30 fps and receiving the avatar; for each session count the frames received per second
+and the round trip from capture to arrival (read from the frame code), and the
+server's own statistics. Bounded in time: `--seconds` per level.
+Results: `results/serve.json` and `results/serve.md`.
+
+    python -m benchmarks.serve [--sessions 1 2 4 8] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+from aiohttp.test_utils import TestClient, TestServer
+
+from benchmarks.machine import machine
+from engine.avatar import load_bundle
+from engine.pipeline import PipelineConfig
+from server.app import MANAGER, ServeConfig, create_app
+from server.loopback import LoopbackClient, performer_frames
+from server.session import SessionOptions
+
+log = logging.getLogger("benchmarks.serve")
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_AVATAR = Path(__file__).resolve().parent.parent / "avatars" / "demo"
+
+
+async def run_level(app_factory, count: int, seconds: float, frames: list) -> dict:  # noqa: ANN001
+    app = app_factory(count)
+    async with TestClient(TestServer(app)) as http:
+        clients = [LoopbackClient(frames) for _ in range(count)]
+        for c in clients:
+            res = await http.post("/offer", json=await c.offer())
+            if res.status != 200:
+                raise RuntimeError(f"offer refused: {res.status} {await res.text()}")
+            await c.answer(await res.json())
+        await asyncio.sleep(seconds)
+        server = (await (await http.get("/stats")).json())["sessions"]
+        for c in clients:
+            await c.close()
+        for _ in range(100):
+            if not app[MANAGER].sessions:
+                break
+            await asyncio.sleep(0.1)
+    rows = []
+    for i, c in enumerate(clients):
+        rt = np.array(c.round_trips) * 1e3
+        rows.append({"session": i + 1, "received_fps": c.received_fps(),
+                     "round_trip_p50_ms": float(np.percentile(rt, 50)) if rt.size else None,
+                     "round_trip_p95_ms": float(np.percentile(rt, 95)) if rt.size else None,
+                     "frames": len(c.received)})
+    return {"sessions": count, "clients": rows, "server": server}
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = ["# Concurrent sessions on loopback", "", f"Command: `{report['command']}`", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores. Avatar `{report['avatar']}` on "
+             f"`{report['backend']}`, pose on `{report['pose_backend']}`; each session an "
+             f"aiortc client sending a {report['frame_size']} px synthetic performer at 30 fps "
+             f"for {report['seconds']:.0f} s. Round trip: capture in the client to arrival "
+             "back in it, from the frame code.", "",
+             "| sessions | session | received fps | round trip p50 ms | p95 ms |",
+             "|---:|---:|---:|---:|---:|"]
+    fmt = lambda v: "—" if v is None else f"{v:.0f}"  # noqa: E731
+    for level in report["levels"]:
+        for row in level["clients"]:
+            lines.append(f"| {level['sessions']} | {row['session']} | "
+                         f"{row['received_fps']:.1f} | {fmt(row['round_trip_p50_ms'])} | "
+                         f"{fmt(row['round_trip_p95_ms'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--avatar", default=str(DEFAULT_AVATAR), help="avatar bundle")
+    parser.add_argument("--backend", default="ort-cpu", help="runner of the avatar")
+    parser.add_argument("--pose-backend", default="ort-cpu", help="pose estimator")
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 4, 8],
+                        help="concurrent session counts to try")
+    parser.add_argument("--seconds", type=float, default=10.0, help="time per level")
+    parser.add_argument("--size", type=int, default=480, help="camera frame size")
+    parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    bundle = load_bundle(args.avatar, verify=True)
+    if args.pose_backend != "mediapipe":
+        from export.blazepose import convert_pose_models
+
+        convert_pose_models()
+    pipeline = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
+                              pose_threads=1)
+
+    def app_factory(count: int):  # noqa: ANN202
+        return create_app(ServeConfig(avatars={bundle.name: bundle}, max_sessions=count,
+                                      session=SessionOptions(pipeline=pipeline)))
+
+    frames = [f for f, _ in performer_frames(seconds=4, size=args.size, fps=30)]
+    levels = []
+    for count in args.sessions:
+        level = asyncio.run(run_level(app_factory, count, args.seconds, frames))
+        log.info("%d session(s): %s fps", count,
+                 ", ".join(f"{r['received_fps']:.1f}" for r in level["clients"]))
+        levels.append(level)
+    command = "python -m benchmarks.serve " + shlex.join(sys.argv[1:] if argv is None else argv)
+    report = {"command": command.strip(), "machine": machine(), "avatar": bundle.name,
+              "backend": args.backend, "pose_backend": args.pose_backend,
+              "seconds": args.seconds, "frame_size": args.size, "levels": levels}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "serve.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = markdown(report)
+    (out / "serve.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

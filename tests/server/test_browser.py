@@ -1,0 +1,97 @@
+"""The page in a real browser: Debian's Chromium, headless, with a fake webcam playing a
+synthetic performer (.y4m), connects to `dancenow serve`'s app and shows the avatar."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from engine.avatar import load_bundle
+from engine.pipeline import PipelineConfig
+from server.app import ServeConfig, create_app
+from server.session import SessionOptions
+from train.synth.clip import ClipSpec, synth_clip
+
+AVATAR = Path(__file__).resolve().parents[2] / "avatars" / "demo"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class ServerThread(threading.Thread):
+    """The server's app on a free loopback port, in its own event loop."""
+
+    def __init__(self, app: web.Application) -> None:
+        super().__init__(daemon=True, name="test-server")
+        self.app = app
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+
+    def run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.runner = web.AppRunner(self.app)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", self.port)
+        self.loop.run_until_complete(site.start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(60)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.join(10)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)")
+def test_chromium_shows_the_avatar_and_measures_glass_to_glass(tmp_path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    webcam = tmp_path / "webcam.y4m"
+    synth_clip(ClipSpec(actor="performer", motion="dance", seconds=4, size=480, fps=30,
+                        seed=6), webcam, progress=False)
+    bundle = load_bundle(AVATAR)
+    app = create_app(ServeConfig(avatars={bundle.name: bundle}, max_sessions=1,
+                                 session=SessionOptions(pipeline=PipelineConfig(
+                                     pose_backend="mediapipe"))))
+    server = ServerThread(app)
+    server.start()
+    assert server.ready.wait(30)
+    errors: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={webcam}",
+                "--autoplay-policy=no-user-gesture-required"])
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{server.port}/")
+            page.wait_for_function("document.querySelector('#avatar').options.length > 0")
+            page.click("#start")
+            page.wait_for_function("window.dancenow.stats().framesShown > 10", timeout=60_000)
+            before = page.evaluate("window.dancenow.stats()")
+            start = time.perf_counter()
+            page.wait_for_timeout(10_000)
+            after = page.evaluate("window.dancenow.stats()")
+            seconds = time.perf_counter() - start
+            page.click("#stop")
+            browser.close()
+    finally:
+        server.stop()
+    fps = (after["framesShown"] - before["framesShown"]) / seconds
+    glass = sorted(after["glass"])
+    print(f"browser: {fps:.1f} avatar fps, glass-to-glass p50 "
+          f"{glass[len(glass) // 2]:.0f} ms over {len(glass)} frames")
+    assert after["connection"] == "connected"
+    assert fps >= 15
+    assert len(glass) > 20 and 0 < glass[len(glass) // 2] < 2000
+    assert not errors, errors
