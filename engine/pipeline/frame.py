@@ -11,17 +11,20 @@ import numpy as np
 @dataclass
 class LiveFrame:
     index: int  # position in the source, from 0
-    image: np.ndarray  # HxWx3 uint8 RGB, as captured
+    image: np.ndarray = field(repr=False)  # HxWx3 uint8 RGB, as captured
     captured: float = field(default_factory=time.perf_counter)  # perf_counter seconds
     stamps: dict[str, float] = field(default_factory=dict)  # stage -> time it finished
-    pose: np.ndarray | None = None  # [33, 3] in the source's pixels (NaN: nobody)
-    normalized: np.ndarray | None = None  # [33, 3] in the avatar's pixels
+    # [33, 3] in the source's pixels (NaN: nobody), then in the avatar's pixels
+    pose: np.ndarray | None = field(default=None, repr=False)
+    normalized: np.ndarray | None = field(default=None, repr=False)
     person: bool = False  # the performer was seen in this frame
     held: bool = False  # the pose is held or eased, not seen
     restart: bool = False  # the generator's temporal feedback restarts here
-    label: np.ndarray | None = None  # float16 [1, 3, S, S] in [-1, 1]
-    face_box: np.ndarray | None = None  # [x0, y0, side] in the avatar's pixels
-    output: np.ndarray | None = None  # SxSx3 uint8 RGB avatar frame
+    # the label map (float16 [1, 3, S, S] in [-1, 1]), the face box ([x0, y0, side] in
+    # the avatar's pixels) and the avatar frame (SxSx3 uint8 RGB)
+    label: np.ndarray | None = field(default=None, repr=False)
+    face_box: np.ndarray | None = field(default=None, repr=False)
+    output: np.ndarray | None = field(default=None, repr=False)
     id: int | None = None  # a caller's identifier carried to the output (e.g. a frame code)
 
     def stamp(self, stage: str) -> None:
