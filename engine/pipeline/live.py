@@ -58,6 +58,7 @@ class PipelineConfig:
     pose_models: str | None = None  # folder of the converted BlazePose models
     render_threads: int | None = None  # intra-op threads of the generator (None: all cores)
     pose_threads: int | None = None  # intra-op threads of ONNX pose models (None: all cores)
+    spinning: bool = False  # let ONNX Runtime's idle threads spin (off: stages share cores)
     hold_seconds: float = 0.5  # keep the last pose this long when nobody is seen
     ease_seconds: float = 1.0  # then ease to a neutral standing pose over this long
     calibration_frames: int = 30  # frames before the online normalization settles
@@ -120,6 +121,7 @@ def _make_estimator(config: PipelineConfig) -> PoseEstimator:
         opts["models_dir"] = config.pose_models
         if config.pose_backend.startswith("ort"):
             opts["threads"] = config.pose_threads
+            opts["spinning"] = config.spinning
     return create_estimator(config.pose_backend, video=True, **opts)
 
 
@@ -132,8 +134,8 @@ class LivePipeline:
         self.bundle = bundle
         self.config = config = config or PipelineConfig()
         self._estimator = estimator or _make_estimator(config)
-        render_opts = {"threads": config.render_threads} if config.backend.startswith("ort") \
-            else {}
+        render_opts = ({"threads": config.render_threads, "spinning": config.spinning}
+                       if config.backend.startswith("ort") else {})
         self._renderer = AvatarRenderer(bundle, config.backend, **render_opts).__enter__()
         self.steps = {"pose": PoseStep(self._estimator),
                       "label": LabelStep(bundle.normalization, bundle.resolution,

@@ -27,10 +27,14 @@ def _ort():
 class OrtRunner(Runner):
     provider = "CPUExecutionProvider"
 
-    def __init__(self, model: Path, threads: int | None = None) -> None:
+    def __init__(self, model: Path, threads: int | None = None, spinning: bool = True) -> None:
+        """`threads`: intra-op threads (default $DANCENOW_THREADS, else every core);
+        `spinning=False` lets idle worker threads sleep instead of spinning, which matters
+        when several runners share the cores (the live pipeline's stages)."""
         super().__init__()
         self.model = Path(model)
         self.threads = threads or int(os.environ.get("DANCENOW_THREADS", 0)) or os.cpu_count()
+        self.spinning = spinning
         self.backend = {"CPUExecutionProvider": "ort-cpu", "CUDAExecutionProvider": "ort-cuda",
                         "TensorrtExecutionProvider": "ort-trt"}[self.provider]
 
@@ -41,6 +45,8 @@ class OrtRunner(Runner):
         ort = _ort()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
+        if not self.spinning:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = [(self.provider, self.provider_options())]
         if self.provider != "CPUExecutionProvider":
@@ -100,8 +106,9 @@ class OrtTensorrtRunner(OrtRunner):
 
 for _name, _cls in (("ort-cpu", OrtRunner), ("ort-cuda", OrtCudaRunner),
                     ("ort-trt", OrtTensorrtRunner)):
-    def _factory(model: Path, _cls: type[OrtRunner] = _cls, threads: int | None = None) -> Runner:
-        return _cls(model, threads=threads)
+    def _factory(model: Path, _cls: type[OrtRunner] = _cls, threads: int | None = None,
+                 spinning: bool = True) -> Runner:
+        return _cls(model, threads=threads, spinning=spinning)
 
     _factory.unavailable = _cls.unavailable  # type: ignore[attr-defined]
     register(_name)(_factory)
