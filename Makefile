@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python -m benchmarks.label_map
 	$(BIN)/python -m benchmarks.runners
 	$(BIN)/python -m benchmarks.pipeline
+	$(BIN)/python -m benchmarks.serve
 
 lint: install
 	$(BIN)/ruff check .
