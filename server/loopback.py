@@ -13,9 +13,9 @@ import time
 import av
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
-from aiortc.mediastreams import MediaStreamError
 
 from server import framecode
+from server.tracks import TrackSource
 from train.synth.clip import ClipSpec, synthesize
 
 
@@ -70,17 +70,11 @@ class LoopbackClient:
         await self.pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
 
     async def _read(self, track) -> None:  # noqa: ANN001
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            now = time.perf_counter()
-            image = frame.to_ndarray(format="rgb24")
-            self.received.append((now, image))
-            code = framecode.read(image)
-            if code is not None and code in self.camera.sent:
-                self.round_trips.append(now - self.camera.sent[code])
+        source = TrackSource(track)  # decodes the newest frame, skipping stale ones
+        while (frame := await source.recv()) is not None:
+            self.received.append((frame.captured, frame.image))
+            if frame.id is not None and frame.id in self.camera.sent:
+                self.round_trips.append(frame.captured - self.camera.sent[frame.id])
 
     def received_fps(self, skip_seconds: float = 1.0) -> float:
         """Frames per second received after the first `skip_seconds` of the stream."""

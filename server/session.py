@@ -134,6 +134,7 @@ class Session:
                 "seconds": round(time.time() - self.started, 1), **pipe,
                 "frames_sent": self.track.frames_sent,
                 "frame_codes_seen": self.source.codes_seen if self.source else 0,
+                "stale_skipped": self.source.skipped if self.source else 0,
                 "glass_to_glass": None if glass is None else
                 {"p50_ms": glass["p50_ms"], "p95_ms": glass["p95_ms"],
                  "samples": glass["count"]}}

@@ -34,7 +34,29 @@ class TrackSource:
     def __init__(self, track: MediaStreamTrack) -> None:
         self.track = track
         self._index = 0
+        self._ended = False
         self.codes_seen = 0
+        self.skipped = 0  # decoded frames already stale when read (the newest was taken)
+
+    async def _newest(self) -> av.VideoFrame | None:
+        """The next frame, or a newer one when several wait: aiortc's receiver queues
+        every decoded frame without bound, so a busy server would fall further and
+        further behind; here stale frames are skipped before any work is spent on them."""
+        if self._ended:
+            return None
+        try:
+            frame = await self.track.recv()
+        except MediaStreamError:
+            return None
+        queue = getattr(self.track, "_queue", None)  # aiortc's RemoteStreamTrack
+        while isinstance(queue, asyncio.Queue) and not queue.empty():
+            newer = queue.get_nowait()
+            if newer is None:  # the track ended behind the frame we hold
+                self._ended = True
+                break
+            frame = newer
+            self.skipped += 1
+        return frame
 
     @staticmethod
     def _convert(frame: av.VideoFrame) -> tuple[np.ndarray, int | None]:
@@ -42,9 +64,8 @@ class TrackSource:
         return image, framecode.read(image)
 
     async def recv(self) -> LiveFrame | None:
-        try:
-            frame = await self.track.recv()
-        except MediaStreamError:
+        frame = await self._newest()
+        if frame is None:
             return None
         captured = time.perf_counter()
         loop = asyncio.get_running_loop()

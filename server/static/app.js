@@ -6,6 +6,7 @@
   const camera = $("camera"), avatarVideo = $("avatarVideo"), poseCanvas = $("poseCanvas");
   const sendCanvas = $("sendCanvas"), readCanvas = $("readCanvas");
   const message = $("message");
+  const MAX_SEND = 384;            // longest side of the video sent, pixels
   const params = new URLSearchParams(location.search);
   if (params.get("token")) $("token").value = params.get("token");
 
@@ -146,7 +147,10 @@
     camera.srcObject = localStream;
     await camera.play().catch(() => {});
     const settings = localStream.getVideoTracks()[0].getSettings();
-    const marked = startSending(settings.width || 640, settings.height || 480);
+    // The pose model sees a 256 px crop: sending more than MAX_SEND px only costs coding time.
+    const w = settings.width || 640, h = settings.height || 480;
+    const k = Math.min(1, MAX_SEND / Math.max(w, h));
+    const marked = startSending(Math.round(w * k / 2) * 2, Math.round(h * k / 2) * 2);
     pc = new RTCPeerConnection();
     poseChannel = pc.createDataChannel("pose");
     poseChannel.onmessage = (e) => { try { lastPose = JSON.parse(e.data); } catch (_) { lastPose = null; } };

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from engine.avatar import load_bundle
 from engine.pipeline import PipelineConfig
+from export.blazepose import convert_pose_models
 from server.app import ServeConfig, create_app
 from server.session import SessionOptions
 from train.synth.clip import ClipSpec, synth_clip
@@ -58,9 +59,11 @@ def test_chromium_shows_the_avatar_and_measures_glass_to_glass(tmp_path) -> None
     synth_clip(ClipSpec(actor="performer", motion="dance", seconds=4, size=480, fps=30,
                         seed=6), webcam, progress=False)
     bundle = load_bundle(AVATAR)
+    models = tmp_path / "pose-models"
+    convert_pose_models(models)
+    pipeline = PipelineConfig(pose_backend="ort-cpu", pose_models=str(models), pose_threads=1)
     app = create_app(ServeConfig(avatars={bundle.name: bundle}, max_sessions=1,
-                                 session=SessionOptions(pipeline=PipelineConfig(
-                                     pose_backend="mediapipe"))))
+                                 session=SessionOptions(pipeline=pipeline)))
     server = ServerThread(app)
     server.start()
     assert server.ready.wait(30)
