@@ -132,11 +132,17 @@ class Transform:
         return out
 
 
+MIN_DEPTH_SPAN = 0.1  # far-to-close ankle rows below this fraction of the body height: no depth
+
+
 def relative_position(y: float, stats: NormalizationStats) -> float:
     """Where ankle row `y` lies between far (0) and close (1); NaN when the statistics span
-    no depth (the source never moved toward or away from the camera)."""
+    no real depth (the source never moved toward or away from the camera: its ankle rows
+    differ by less than `MIN_DEPTH_SPAN` of its height, mere jitter, which would turn into
+    wild positions and scales if divided by)."""
     span = stats.span
-    if span <= 1e-6 * max(abs(stats.height_close), 1.0):
+    height = max(abs(stats.height_far), abs(stats.height_close), 1.0)
+    if span < MIN_DEPTH_SPAN * height:
         return float("nan")
     return (y - stats.far) / span
 
