@@ -6,7 +6,8 @@
   const camera = $("camera"), avatarVideo = $("avatarVideo"), poseCanvas = $("poseCanvas");
   const sendCanvas = $("sendCanvas"), readCanvas = $("readCanvas");
   const message = $("message");
-  const MAX_SEND = 384;            // longest side of the video sent, pixels
+  const MAX_SEND = 320;            // longest side of the video sent, pixels
+  const SEND_FPS = 30;             // camera frames sent per second
   const params = new URLSearchParams(location.search);
   if (params.get("token")) $("token").value = params.get("token");
 
@@ -63,8 +64,8 @@
       sentAt.set(counter, performance.now());
       if (sentAt.size > 600) sentAt.delete(sentAt.keys().next().value);
     };
-    sendTimer = setInterval(draw, 1000 / 30);
-    return sendCanvas.captureStream(30);
+    sendTimer = setInterval(draw, 1000 / SEND_FPS);
+    return sendCanvas.captureStream(SEND_FPS);
   }
 
   function watchAvatar() {

