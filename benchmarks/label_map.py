@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import json
 import logging
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import machine
+from benchmarks.report import command_line, write_results
 from engine import _native
 from engine.skeleton import (
     LabelMapStyle,
@@ -168,16 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.frames <= WARMUP_CALLS:
         raise SystemExit(f"--frames must exceed the {WARMUP_CALLS} warm-up calls")
-    command = "python -m benchmarks.label_map " + shlex.join(sys.argv[1:] if argv is None
-                                                              else argv)
-    report = {"command": command.strip(), "machine": machine(), "frames": args.frames,
+    report = {"command": command_line("benchmarks.label_map", argv), "machine": machine(),
+              "frames": args.frames,
               "sizes": {str(size): bench_size(size, args.frames) for size in args.sizes}}
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "label_map.json").write_text(json.dumps(report, indent=2) + "\n")
-    table = markdown(report)
-    (args.out_dir / "label_map.md").write_text(table)
-    log.info("wrote %s and %s", args.out_dir / "label_map.json", args.out_dir / "label_map.md")
-    print(table)
+    write_results(args.out_dir, "label_map", report, markdown(report))
     return 0
 
 

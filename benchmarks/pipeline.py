@@ -15,14 +15,13 @@ import argparse
 import asyncio
 import json
 import logging
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.machine import machine
+from benchmarks.report import command_line, write_results
 from engine.avatar import AvatarBundle, load_bundle
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.pipeline.sources import FramesSource
@@ -151,15 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    command = "python -m benchmarks.pipeline " + shlex.join(sys.argv[1:] if argv is None
-                                                            else argv)
-    report = run_report(args, command.strip())
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "pipeline.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = markdown(report)
-    (out / "pipeline.md").write_text(text)
-    print(text)
+    report = run_report(args, command_line("benchmarks.pipeline", argv))
+    write_results(args.out, "pipeline", report, markdown(report))
     return 0
 
 

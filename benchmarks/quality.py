@@ -13,11 +13,11 @@ import argparse
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 from benchmarks.machine import cpu_model
+from benchmarks.report import command_line
 from train.data import PreparedData
 from train.evaluate import PAPER, evaluate, load_run
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(metrics)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = "python -m benchmarks.quality " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = command_line("benchmarks.quality", argv)
     (out / "quality.json").write_text(json.dumps({"command": command, "rows": rows,
                                                   "paper": PAPER}, indent=2))
     lines = [

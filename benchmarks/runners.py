@@ -15,20 +15,19 @@ models as its reference. Results: `results/<device>.json` and `.md`.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import re
-import shlex
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.machine import machine
+from benchmarks.report import command_line, write_results
 from engine.runners import available_backends, create_runner
 from engine.timing import summarize_ms
 
@@ -79,18 +78,23 @@ def generator_variants(status: dict[str, str | None], cuda: bool) -> list[Varian
     return out
 
 
-def time_runner(runner, calls: int, warmup: int, rng: np.random.Generator) -> dict:  # noqa: ANN001
-    feed = {s.name: rng.uniform(-1, 1, s.shape).astype(s.dtype) for s in runner.inputs}
-    for _ in range(warmup):
-        runner.infer(feed)
+def time_calls(call: Callable[[int], object], calls: int, warmup: int) -> dict:
+    """p50/p95/p99 and single-stream fps of `call(i)`: untimed for i < warmup, then timed."""
+    for i in range(warmup):
+        call(i)
     seconds = []
-    for _ in range(calls):
+    for i in range(warmup, warmup + calls):
         start = time.perf_counter()
-        runner.infer(feed)
+        call(i)
         seconds.append(time.perf_counter() - start)
     s = summarize_ms(seconds)
     return {"p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"], "p99_ms": s["p99_ms"],
             "fps": 1e3 / s["p50_ms"]}
+
+
+def time_runner(runner, calls: int, warmup: int, rng: np.random.Generator) -> dict:  # noqa: ANN001
+    feed = {s.name: rng.uniform(-1, 1, s.shape).astype(s.dtype) for s in runner.inputs}
+    return time_calls(lambda _: runner.infer(feed), calls, warmup)
 
 
 def prepare_generator(preset: str, folder: Path) -> tuple[dict[str, Path], dict]:
@@ -150,33 +154,20 @@ def bench_pose(calls: int, warmup: int, tmp: Path) -> list[dict]:
     rows = []
     frames = [f for f, _ in synthesize(ClipSpec(actor="performer", motion="dance", seconds=2,
                                                 size=512, fps=30, seed=0))]
+    def estimate_each(est: object) -> Callable[[int], object]:
+        return lambda i: est.estimate(frames[i % len(frames)])
+
     with create_estimator("mediapipe", video=True) as est:
-        for f in frames[:warmup]:
-            est.estimate(f)
-        seconds = []
-        for i in range(calls):
-            start = time.perf_counter()
-            est.estimate(frames[i % len(frames)])
-            seconds.append(time.perf_counter() - start)
-    s = summarize_ms(seconds)
-    base = s["p50_ms"]
+        stats = time_calls(estimate_each(est), calls, warmup)
+    base = stats["p50_ms"]
     rows.append({"model": "mediapipe pipeline, 512x512 frame (reference)", "backend": "mediapipe",
-                 "p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"], "p99_ms": s["p99_ms"],
-                 "fps": 1e3 / s["p50_ms"], "vs_mediapipe": 1.0})
+                 **stats, "vs_mediapipe": 1.0})
     backends = [b for b in ("ort-cpu", "ort-cuda", "ort-trt", "trt") if status.get(b) is None]
     for backend in backends:
         with create_estimator(backend, video=True, models_dir=files[DETECTOR_FILE].parent) as est:
-            for f in frames[:warmup]:
-                est.estimate(f)
-            seconds = []
-            for i in range(calls):
-                start = time.perf_counter()
-                est.estimate(frames[(warmup + i) % len(frames)])
-                seconds.append(time.perf_counter() - start)
-        s = summarize_ms(seconds)
+            stats = time_calls(estimate_each(est), calls, warmup)
         rows.append({"model": "pipeline (tracking), 512x512 frame", "backend": backend,
-                     "p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"], "p99_ms": s["p99_ms"],
-                     "fps": 1e3 / s["p50_ms"], "vs_mediapipe": base / s["p50_ms"]})
+                     **stats, "vs_mediapipe": base / stats["p50_ms"]})
         for name, file in (("landmark model", LANDMARK_FILE), ("detector", DETECTOR_FILE)):
             with create_runner(backend, files[file]) as runner:
                 stats = time_runner(runner, calls, warmup, np.random.default_rng(0))
@@ -226,21 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.calls < 1 or args.warmup < 0:
         parser.error("--calls must be >= 1 and --warmup >= 0")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    command = "python -m benchmarks.runners " + shlex.join(sys.argv[1:] if argv is None
-                                                           else argv)
     with tempfile.TemporaryDirectory() as tmp:
-        report = {"command": command.strip(), "device": device_slug(), "gpu": gpu_name(),
+        report = {"command": command_line("benchmarks.runners", argv),
+                  "device": device_slug(), "gpu": gpu_name(),
                   "machine": machine(), "calls": args.calls, "warmup": args.warmup,
                   "generators": bench_generators(args.presets, args.calls, args.warmup,
                                                  Path(tmp)),
                   "pose": [] if args.no_pose else bench_pose(args.calls, args.warmup,
                                                              Path(tmp))}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{report['device']}.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = markdown(report)
-    (out / f"{report['device']}.md").write_text(text)
-    print(text)
+    write_results(args.out, report["device"], report, markdown(report))
     return 0
 
 

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
-import shlex
-import sys
 from pathlib import Path
 
 import numpy as np
 from aiohttp.test_utils import TestClient, TestServer
 
 from benchmarks.machine import machine
+from benchmarks.report import command_line, write_results
 from engine.avatar import load_bundle
 from engine.pipeline import PipelineConfig
 from server.app import MANAGER, ServeConfig, create_app
@@ -112,16 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%d session(s): %s fps", count,
                  ", ".join(f"{r['received_fps']:.1f}" for r in level["clients"]))
         levels.append(level)
-    command = "python -m benchmarks.serve " + shlex.join(sys.argv[1:] if argv is None else argv)
-    report = {"command": command.strip(), "machine": machine(), "avatar": bundle.name,
+    report = {"command": command_line("benchmarks.serve", argv), "machine": machine(),
+              "avatar": bundle.name,
               "backend": args.backend, "pose_backend": args.pose_backend,
               "seconds": args.seconds, "frame_size": args.size, "levels": levels}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "serve.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = markdown(report)
-    (out / "serve.md").write_text(text)
-    print(text)
+    write_results(args.out, "serve", report, markdown(report))
     return 0
 
 
