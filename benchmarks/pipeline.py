@@ -130,10 +130,9 @@ def run_report(args: argparse.Namespace, command: str) -> dict:
     if args.seconds <= 0 or args.fps <= 0:
         raise InputError("--seconds and --fps must be positive")
     bundle = load_bundle(args.avatar, verify=True)
-    if args.pose_backend != "mediapipe":
-        from export.blazepose import convert_pose_models
+    from export.blazepose import ensure_pose_models
 
-        convert_pose_models()
+    ensure_pose_models(args.pose_backend)
     config = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
                             render_threads=args.render_threads, pose_threads=args.pose_threads)
     report = {"command": command, "machine": machine(),

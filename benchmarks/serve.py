@@ -92,10 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     bundle = load_bundle(args.avatar, verify=True)
-    if args.pose_backend != "mediapipe":
-        from export.blazepose import convert_pose_models
+    from export.blazepose import ensure_pose_models
 
-        convert_pose_models()
+    ensure_pose_models(args.pose_backend)
     pipeline = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
                               pose_threads=1)
 

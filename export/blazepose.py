@@ -15,12 +15,9 @@ import logging
 import os
 from pathlib import Path
 
-import onnx
-
 from engine.avatar import file_sha256
 from engine.errors import InputError
 from engine.pose.blazepose import DETECTOR_FILE, LANDMARK_FILE, default_models_dir
-from export.tflite_to_onnx import convert_tflite
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +37,10 @@ def mediapipe_root() -> Path:
 def convert_pose_models(folder: str | os.PathLike[str] | None = None,
                         force: bool = False) -> dict[str, Path]:
     """ONNX file name -> path, converting into `folder` (default: the user cache) if needed."""
+    import onnx  # the converter's dependencies load only when there is converting to do
+
+    from export.tflite_to_onnx import convert_tflite
+
     folder = Path(folder) if folder else default_models_dir()
     root = mediapipe_root()
     sources = {name: root / rel for name, rel in SOURCES.items()}
@@ -64,3 +65,10 @@ def convert_pose_models(folder: str | os.PathLike[str] | None = None,
     manifest_path.write_text(json.dumps({"sources": wanted, "converter": "tflite_to_onnx"},
                                         indent=2) + "\n")
     return {name: folder / name for name in wanted}
+
+
+def ensure_pose_models(backend: str) -> None:
+    """Make sure pose `backend` can start: mediapipe needs nothing, a Runner backend needs
+    the converted models in the default folder (converted now if missing or stale)."""
+    if backend != "mediapipe":
+        convert_pose_models()

@@ -55,10 +55,9 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds <= 0:
         raise InputError("--seconds must be positive")
     bundle = load_bundle(args.avatar, verify=True)
-    if args.pose_backend != "mediapipe":
-        from export.blazepose import convert_pose_models
+    from export.blazepose import ensure_pose_models
 
-        convert_pose_models()
+    ensure_pose_models(args.pose_backend)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = ClipSpec(actor="performer", motion=args.motion, seconds=args.seconds, size=args.size,

@@ -39,10 +39,9 @@ def run(args: argparse.Namespace) -> int:
     if args.smooth < 1 or args.smooth % 2 == 0:
         raise InputError(f"--smooth must be an odd number >= 1, got {args.smooth}")
     out = args.output or keypoints_path_for(args.video, tag="pose")
-    if args.backend != "mediapipe":
-        from export.blazepose import convert_pose_models
+    from export.blazepose import ensure_pose_models
 
-        convert_pose_models()
+    ensure_pose_models(args.backend)
     track = estimate_video(args.video, backend=args.backend, overlay=args.overlay,
                            progress=args.progress)
     if args.smooth > 1:

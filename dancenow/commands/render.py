@@ -44,10 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.output.lower().endswith(".mp4"):
         raise InputError(f"the output must be an .mp4 file, got {args.output}")
     bundle = load_bundle(args.avatar, verify=True)
-    if args.pose_backend != "mediapipe":
-        from export.blazepose import convert_pose_models
+    from export.blazepose import ensure_pose_models
 
-        convert_pose_models()
+    ensure_pose_models(args.pose_backend)
     summary = render_video(args.source, bundle, args.output,
                            RenderOptions(backend=args.backend, pose_backend=args.pose_backend,
                                          layout=args.layout, smooth=args.smooth),

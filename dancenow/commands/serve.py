@@ -54,10 +54,9 @@ def run(args: argparse.Namespace) -> int:
         if bundle.name in avatars:
             raise InputError(f"two avatars are named {bundle.name!r}")
         avatars[bundle.name] = bundle
-    if args.pose_backend != "mediapipe":
-        from export.blazepose import convert_pose_models
+    from export.blazepose import ensure_pose_models
 
-        convert_pose_models()
+    ensure_pose_models(args.pose_backend)
     if args.host not in LOCAL_HOSTS and not args.token:
         log.warning("listening on %s without --token: anyone who can reach this port can "
                     "start sessions", args.host)
