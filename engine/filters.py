@@ -15,7 +15,8 @@ import numpy as np
 from engine.keypoints import missing_pose
 
 
-def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+def smoothing_alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+    """The exponential smoothing factor of a low-pass filter at `cutoff` Hz, step `dt` s."""
     tau = 1.0 / (2.0 * math.pi * np.asarray(cutoff))
     return 1.0 / (1.0 + tau / dt)
 
@@ -59,10 +60,10 @@ class OneEuroFilter:
         if cont.any():
             dtc = dt[cont]
             dx = (x[cont] - self._x[cont]) / dtc
-            a_d = _alpha(self.d_cutoff, dtc)
+            a_d = smoothing_alpha(self.d_cutoff, dtc)
             dx_hat = a_d * dx + (1 - a_d) * self._dx[cont]
             cutoff = self.min_cutoff + self.beta * np.abs(dx_hat)
-            a = _alpha(cutoff, dtc)
+            a = smoothing_alpha(cutoff, dtc)
             out[cont] = a * x[cont] + (1 - a) * self._x[cont]
             self._dx[cont] = dx_hat
         self._x = np.where(valid, out, np.nan)

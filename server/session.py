@@ -116,7 +116,7 @@ class Session:
             channel.send(json.dumps(points))
 
     # -- controls and statistics -------------------------------------------------------
-    def control(self, action: str, avatar: str | None = None) -> None:
+    def control(self, action: str) -> None:
         if action in ("calibrate", "reset"):
             self.pipeline.reset()
         elif action == "stop":

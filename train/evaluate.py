@@ -87,6 +87,11 @@ def _u8(t: torch.Tensor) -> np.ndarray:
     return t.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
 
+def _continues(data: PreparedData, i: int, last: int) -> bool:
+    """Whether frame `i` directly follows frame `last` in the same video (no gap)."""
+    return i == last + 1 and data.video[i] == data.video[last]
+
+
 def render_frames(models: TrainedModels, data: PreparedData, indices: np.ndarray,
                   progress: bool = False) -> Iterator[tuple[int, np.ndarray]]:
     """(index, generated uint8 frame) in order, with temporal feedback and the face."""
@@ -96,7 +101,7 @@ def render_frames(models: TrainedModels, data: PreparedData, indices: np.ndarray
     with torch.no_grad():
         for i in tqdm(indices, desc="render", unit="frame", disable=not progress, leave=False):
             label = to_tensor(data.labels[i:i + 1], torch.device("cpu"))
-            if i != last + 1 or data.video[i] != data.video[max(i - 1, 0)]:
+            if not _continues(data, i, last):
                 previous = None  # a gap: start over from zeros
             out = g(label, previous) if g.config.temporal else g(label)
             previous = out
@@ -133,7 +138,7 @@ def render_bundle_frames(renderer: AvatarRenderer, data: PreparedData, indices: 
     """As `render_frames`, through an avatar bundle's runners (any backend)."""
     last = -2
     for i in tqdm(indices, desc="render", unit="frame", disable=not progress, leave=False):
-        if i != last + 1 or data.video[i] != data.video[max(i - 1, 0)]:
+        if not _continues(data, i, last):
             renderer.reset()
         last = i
         label = np.asarray(data.labels[i], dtype=np.float32).transpose(2, 0, 1)[None]
@@ -196,8 +201,7 @@ def measure(frames: Iterator[tuple[int, np.ndarray]], data: PreparedData, indice
                 fs, fp = _face_metrics(gen, real, data.face_boxes[i])
                 face_ssim.append(fs)
                 face_psnr.append(fp)
-            contiguous = i == last + 1 and data.video[i] == data.video[i - 1]
-            if not contiguous:
+            if not _continues(data, i, last):
                 est.reset()
             elif prev_gen is not None:
                 d_gen = gen.astype(np.float32) - prev_gen

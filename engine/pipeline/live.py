@@ -105,13 +105,17 @@ class PipelineStats:
 
     def snapshot(self, dropped: int = 0) -> dict:
         now = time.perf_counter()
-        pct = lambda v: ({k: summarize_ms(v)[k] for k in ("p50_ms", "p95_ms")}  # noqa: E731
-                         if v else None)
+        def pct(samples: deque[float]) -> dict[str, float] | None:
+            if not samples:
+                return None
+            s = summarize_ms(samples)
+            return {"p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"]}
+
         return {
             "fps_in": self._rate(self._in, now), "fps_out": self._rate(self._out, now),
             "frames_in": self.frames_in, "frames_out": self.frames_out, "dropped": dropped,
-            "errors": self.errors, "latency": pct(list(self._latency)),
-            "stages": {name: pct(list(v)) for name, v in self._stages.items()},
+            "errors": self.errors, "latency": pct(self._latency),
+            "stages": {name: pct(v) for name, v in self._stages.items()},
         }
 
 

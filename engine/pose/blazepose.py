@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from engine.errors import InputError
+from engine.filters import smoothing_alpha
 from engine.keypoints import NUM_LANDMARKS, missing_pose
 from engine.pose.base import PoseEstimator
 
@@ -188,11 +189,6 @@ class _ScaledOneEuro:
         self._x: np.ndarray | None = None
         self._dx: np.ndarray | None = None
 
-    @staticmethod
-    def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
-        tau = 1.0 / (2 * math.pi * np.asarray(cutoff))
-        return 1.0 / (1.0 + tau / dt)
-
     def __call__(self, value: np.ndarray, scale: float, dt: float = FRAME_SECONDS
                  ) -> np.ndarray:
         if self._x is None:
@@ -201,9 +197,9 @@ class _ScaledOneEuro:
             return value
         dvalue = (value - self._raw) * scale / dt
         self._raw = value.copy()
-        self._dx = self._dx + self._alpha(self.d_cutoff, dt) * (dvalue - self._dx)
+        self._dx = self._dx + smoothing_alpha(self.d_cutoff, dt) * (dvalue - self._dx)
         cutoff = self.min_cutoff + self.beta * np.abs(self._dx)
-        self._x = self._x + self._alpha(cutoff, dt) * (value - self._x)
+        self._x = self._x + smoothing_alpha(cutoff, dt) * (value - self._x)
         return self._x.copy()
 
 
