@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks.machine import machine
 from benchmarks.report import command_line, write_results
-from engine.avatar import AvatarBundle, load_bundle
+from engine.avatar import DEMO_AVATAR, AvatarBundle, load_bundle
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.pipeline.sources import FramesSource
 from engine.pipeline.steps import run_sequential
@@ -30,7 +30,6 @@ from engine.timing import summarize_ms
 
 log = logging.getLogger("benchmarks.pipeline")
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_AVATAR = Path(__file__).resolve().parent.parent / "avatars" / "demo"
 WARMUP_FRAMES = 15
 
 
@@ -112,7 +111,7 @@ def markdown(report: dict) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--avatar", default=str(DEFAULT_AVATAR), help="avatar bundle")
+    p.add_argument("--avatar", default=str(DEMO_AVATAR), help="avatar bundle")
     p.add_argument("--backend", default="ort-cpu", help="runner of the avatar's models")
     p.add_argument("--pose-backend", default="ort-cpu",
                    help="pose estimator (mediapipe, or a Runner backend)")

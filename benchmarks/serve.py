@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from benchmarks.machine import machine
 from benchmarks.report import command_line, write_results
-from engine.avatar import load_bundle
+from engine.avatar import DEMO_AVATAR, load_bundle
 from engine.pipeline import PipelineConfig
 from server.app import MANAGER, ServeConfig, create_app
 from server.loopback import LoopbackClient, performer_frames
@@ -29,7 +29,6 @@ from server.session import SessionOptions
 
 log = logging.getLogger("benchmarks.serve")
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_AVATAR = Path(__file__).resolve().parent.parent / "avatars" / "demo"
 
 
 async def run_level(app_factory, count: int, seconds: float, frames: list) -> dict:  # noqa: ANN001
@@ -81,7 +80,7 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--avatar", default=str(DEFAULT_AVATAR), help="avatar bundle")
+    parser.add_argument("--avatar", default=str(DEMO_AVATAR), help="avatar bundle")
     parser.add_argument("--backend", default="ort-cpu", help="runner of the avatar")
     parser.add_argument("--pose-backend", default="ort-cpu", help="pose estimator")
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 4, 8],

@@ -30,6 +30,8 @@ FORMAT = "dancenow-avatar"
 VERSION = 1
 MANIFEST = "manifest.json"
 MODEL_NAMES = ("generator", "face")
+# The demo avatar committed with the repository (`make avatar` rebuilds it).
+DEMO_AVATAR = Path(__file__).resolve().parents[1] / "avatars" / "demo"
 
 
 @dataclass(frozen=True)

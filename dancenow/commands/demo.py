@@ -18,10 +18,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-DEMO_AVATAR = Path(__file__).resolve().parents[2] / "avatars" / "demo"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from engine.avatar import DEMO_AVATAR
     from engine.pose import estimator_names
     from train.synth.motions import MOTIONS
 

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-DEMO_AVATAR = Path(__file__).resolve().parents[2] / "avatars" / "demo"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -41,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from engine.avatar import load_bundle
+    from engine.avatar import DEMO_AVATAR, load_bundle
     from engine.errors import InputError
     from engine.pipeline import PipelineConfig
     from server.app import ServeConfig, create_app

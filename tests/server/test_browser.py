@@ -10,12 +10,11 @@ import shutil
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from engine.avatar import load_bundle
+from engine.avatar import DEMO_AVATAR, load_bundle
 from engine.pipeline import PipelineConfig
 from export.blazepose import convert_pose_models
 from server.app import ServeConfig, create_app
@@ -23,7 +22,6 @@ from server.session import SessionOptions
 from train.synth.clip import ClipSpec, synth_clip
 
 log = logging.getLogger(__name__)
-AVATAR = Path(__file__).resolve().parents[2] / "avatars" / "demo"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -61,7 +59,7 @@ def test_chromium_shows_the_avatar_and_measures_glass_to_glass(tmp_path) -> None
     webcam = tmp_path / "webcam.y4m"
     synth_clip(ClipSpec(actor="performer", motion="dance", seconds=4, size=480, fps=30,
                         seed=6), webcam, progress=False)
-    bundle = load_bundle(AVATAR)
+    bundle = load_bundle(DEMO_AVATAR)
     models = tmp_path / "pose-models"
     convert_pose_models(models)
     pipeline = PipelineConfig(pose_backend="ort-cpu", pose_models=str(models), pose_threads=1)

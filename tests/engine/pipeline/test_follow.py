@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 import numpy as np
 
-from engine.avatar import load_bundle
+from engine.avatar import DEMO_AVATAR, load_bundle
 from engine.keypoints import LIMB_JOINTS
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.pipeline.offline import RenderOptions, render_video
@@ -25,7 +24,6 @@ from engine.video import read_frames
 from train.synth.clip import ClipSpec, synth_clip, synthesize
 
 log = logging.getLogger(__name__)
-DEMO = Path(__file__).resolve().parents[3] / "avatars" / "demo"
 
 
 def _limb_distance(poses: list[np.ndarray], frames: list[np.ndarray], size: int) -> float:
@@ -41,7 +39,7 @@ def _limb_distance(poses: list[np.ndarray], frames: list[np.ndarray], size: int)
 
 
 def test_the_live_avatar_follows_the_performer() -> None:
-    bundle = load_bundle(DEMO, verify=True)
+    bundle = load_bundle(DEMO_AVATAR, verify=True)
     frames = [f for f, _ in synthesize(ClipSpec(actor="performer", motion="dance", seconds=2,
                                                 size=512, fps=30, seed=8))]
     shown: list[LiveFrame] = []
@@ -61,7 +59,7 @@ def test_the_live_avatar_follows_the_performer() -> None:
 
 
 def test_the_rendered_avatar_follows_the_performer(tmp_path) -> None:
-    bundle = load_bundle(DEMO, verify=True)
+    bundle = load_bundle(DEMO_AVATAR, verify=True)
     source, out = tmp_path / "performer.mp4", tmp_path / "avatar.mp4"
     synth_clip(ClipSpec(actor="performer", motion="kick", seconds=3, size=512, fps=30, seed=9),
                source, progress=False)
