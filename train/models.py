@@ -152,6 +152,35 @@ class Generator(nn.Module):
         return torch.tanh(self.net(x))
 
 
+def temporal_state_from_global(global_state: dict[str, torch.Tensor],
+                                temporal: Generator) -> dict[str, torch.Tensor]:
+    """A temporal generator's weights that reproduce a global generator's output.
+
+    Every tensor is copied; the first convolution, which sees the previous frame in
+    extra input channels, gets zero weights on them. So for any previous frame the new
+    generator starts as exactly the global one, and training the temporal stage from
+    there only has to learn how to use its past (pix2pixHD's progressive training).
+    """
+    target = temporal.state_dict()
+    if set(target) != set(global_state):
+        raise ValueError("the global and temporal generators differ in architecture")
+    labels = temporal.config.label_channels
+    state = {}
+    for name, value in global_state.items():
+        want = target[name]
+        if value.shape == want.shape:
+            state[name] = value.clone()
+        elif (value.ndim == 4 and value.shape[1] == labels and want.shape[0] == value.shape[0]
+              and want.shape[2:] == value.shape[2:]):
+            widened = torch.zeros_like(want)
+            widened[:, :labels] = value
+            state[name] = widened
+        else:
+            raise ValueError(f"{name}: the global generator's {tuple(value.shape)} does not "
+                             f"fit the temporal generator's {tuple(want.shape)}")
+    return state
+
+
 class FaceGenerator(nn.Module):
     """(label crop, generated crop) -> residual; the refined crop is crop + residual."""
 

@@ -43,6 +43,7 @@ from train.models import (
     Generator,
     GeneratorConfig,
     MultiscaleDiscriminator,
+    temporal_state_from_global,
 )
 from train.presets import get_preset
 from train.samples import save_sample_grid
@@ -65,6 +66,7 @@ class TrainConfig:
     lambda_fm: float = 10.0  # weight of the discriminator feature-matching loss
     lambda_vgg: float = 10.0  # weight of the VGG loss (only when weights are on disk)
     lambda_temporal: float = 1.0  # weight of the temporal discriminator's adversarial loss
+    warm_start: bool = True  # a new temporal stage starts from the run's global stage, if any
     seed: int = 0  # everything random derives from it
     checkpoint_every: int = 500  # steps between checkpoints
     sample_every: int = 500  # steps between sample grids
@@ -204,6 +206,8 @@ class Trainer:
         checkpoint = load_checkpoint(self.ckpt_path) if resume and self.ckpt_path.exists() \
             else None
         self._build(checkpoint)
+        if checkpoint is None and config.stage == "temporal" and config.warm_start:
+            self._warm_start_from_global()
         self.rng = np.random.default_rng([config.seed, self.dist.rank])
         if checkpoint is not None:
             self._load(checkpoint)
@@ -238,6 +242,29 @@ class Trainer:
         d_params = list(self.d.parameters()) + (list(self.dt.parameters()) if self.dt else [])
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         self.opt_d = torch.optim.Adam(d_params, lr=cfg.lr, betas=(cfg.beta1, 0.999))
+
+    def _warm_start_from_global(self) -> None:
+        """Start the temporal generator and the per-frame discriminator from the run's
+        global checkpoint, when there is one (the temporal discriminator starts fresh)."""
+        path = checkpoint_path(self.run_dir, "global")
+        if not path.exists():
+            return
+        ckpt = load_checkpoint(path)
+        if ckpt.get("preset") != self.preset.name:
+            raise InputError(f"{path} was trained with preset {ckpt.get('preset')}, not "
+                             f"{self.preset.name}: train the temporal stage in another run "
+                             "folder or with the same preset")
+        if int(ckpt["step"]) < ckpt["train_config"]["iters"]:
+            raise InputError(f"{path} stopped at step {ckpt['step']} of "
+                             f"{ckpt['train_config']['iters']}: finish it with --stage global "
+                             "--resume before the temporal stage starts from it")
+        try:
+            self.g.load_state_dict(temporal_state_from_global(ckpt["generator"], self.g))
+            self.d.load_state_dict(ckpt["d"])
+        except (ValueError, RuntimeError) as exc:
+            raise InputError(f"cannot start the temporal stage from {path}: {exc}") from exc
+        log.info("temporal stage starts from the global generator at step %d (%s)",
+                 ckpt["step"], path)
 
     def _load_trained_generator(self, face_checkpoint: dict | None) -> Generator:
         """The generator under the face stage: the one a resumed face checkpoint was trained

@@ -1,7 +1,8 @@
 """Train the generator (and the face GAN) on a prepared data folder.
 
 Stages: `global` (single-frame generator), `temporal` (the generator also sees its
-previous output; the default), `face` (a face residual generator on top of the run's
+previous output; the default; it starts from the run's global generator when the run
+has one), `face` (a face residual generator on top of the run's
 trained generator). Checkpoints are written atomically every --checkpoint-every steps;
 --resume continues exactly where an interrupted run stopped. Several GPUs: launch with
 `torchrun --nproc_per_node N -m dancenow train ...`.
@@ -36,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="steps between checkpoints")
     p.add_argument("--sample-every", type=int, default=d.sample_every, metavar="N",
                    help="steps between sample grids (label | generated | real)")
+    p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
+                   help="train a new temporal stage from scratch even when RUN holds a "
+                        "finished global stage (by default it starts from that generator)")
     p.add_argument("--resume", action="store_true",
                    help="continue the stage's checkpoint in RUN exactly; a finished stage "
                         "given a larger --iters is extended (its schedule restarts)")
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                          batch=preset.batch if args.batch is None else args.batch,
                          lr=args.lr, seed=args.seed, lambda_face_l1=args.face_l1,
                          checkpoint_every=args.checkpoint_every,
-                         sample_every=args.sample_every)
+                         sample_every=args.sample_every, warm_start=args.warm_start)
     path = Trainer(args.data, args.output, config, resume=args.resume,
                    progress=args.progress).run()
     log.info("trained %s: %s", args.stage, path)

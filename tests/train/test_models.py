@@ -13,6 +13,7 @@ from train.models import (
     GeneratorConfig,
     MultiscaleDiscriminator,
     count_parameters,
+    temporal_state_from_global,
 )
 from train.presets import PRESETS, get_preset
 
@@ -35,6 +36,24 @@ def test_global_generator_has_no_temporal_input() -> None:
                                   temporal=False))
     assert next(m for m in g.net if isinstance(m, torch.nn.Conv2d)).in_channels == 3
     assert g(torch.randn(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+
+
+@pytest.mark.parametrize("padding", ["reflect", "zeros"])
+def test_temporal_generator_from_global_weights_starts_as_the_global_one(padding) -> None:
+    cfg = GeneratorConfig(resolution=64, ngf=8, n_downsample=2, n_blocks=1, max_channels=32,
+                          padding=padding)
+    torch.manual_seed(1)
+    global_g = Generator(GeneratorConfig(**{**cfg.to_dict(), "temporal": False})).eval()
+    temporal = Generator(cfg).eval()
+    temporal.load_state_dict(temporal_state_from_global(global_g.state_dict(), temporal))
+    label = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = global_g(label)
+        for previous in (None, torch.rand(2, 3, 64, 64) * 2 - 1):
+            assert torch.allclose(temporal(label, previous), expected, atol=1e-6)
+    other = Generator(GeneratorConfig(**{**cfg.to_dict(), "n_blocks": 2}))
+    with pytest.raises(ValueError, match="differ in architecture"):
+        temporal_state_from_global(global_g.state_dict(), other)
 
 
 @pytest.mark.parametrize("variant", [dict(outer_kernel=7, padding="reflect", upsample="nearest"),

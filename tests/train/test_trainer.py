@@ -149,3 +149,32 @@ def test_two_process_ddp_ends_with_identical_weights(tiny_data, tmp_path) -> Non
     assert _same(w0, _weights(tmp_path / "run"))  # rank 0 wrote the checkpoint
     initial = Trainer(tiny_data, tmp_path / "fresh", _cfg(), progress=False).g.state_dict()
     assert not _same(w0, initial)  # and training moved the weights
+
+
+def test_temporal_stage_starts_from_the_runs_global_stage(tiny_data, tmp_path) -> None:
+    run = tmp_path / "r"
+    Trainer(tiny_data, run, _cfg(stage="global", iters=3), progress=False).run()
+    global_weights = _weights(run, "global")
+    warm = Trainer(tiny_data, run, _cfg(iters=2), progress=False)
+    cold = Trainer(tiny_data, tmp_path / "cold", _cfg(iters=2), progress=False)
+    started = warm.g.state_dict()
+    for name, value in global_weights.items():
+        if started[name].shape == value.shape:
+            assert torch.equal(started[name], value), name
+        else:  # the first convolution: the previous-frame channels start at zero
+            assert torch.equal(started[name][:, :3], value)
+            assert not started[name][:, 3:].any()
+    assert not _same(cold.g.state_dict(), started)
+    no_warm = Trainer(tiny_data, tmp_path / "r2", _cfg(iters=2, warm_start=False),
+                      progress=False)
+    assert _same(no_warm.g.state_dict(), cold.g.state_dict())
+
+
+def test_temporal_stage_refuses_an_unfinished_global_stage(tiny_data, tmp_path) -> None:
+    run = tmp_path / "r"
+    partial = Trainer(tiny_data, run, _cfg(stage="global", iters=6), progress=False)
+    partial._step(partial._batch())
+    partial.step += 1
+    partial._save()
+    with pytest.raises(InputError, match="stopped at step 1 of 6"):
+        Trainer(tiny_data, run, _cfg(iters=2), progress=False)
