@@ -1,10 +1,11 @@
 """The paper's ablation: global generator only / + temporal smoothing / + face GAN.
 
-Evaluates the runs on the same prepared frames and writes `quality.json` and
-`quality.md` under benchmarks/results/. Usage (after `make avatar` and the global run):
+Evaluates each stage's checkpoint on the same prepared frames and writes `quality.json`
+and `quality.md` under benchmarks/results/. Usage (after `make avatar`, whose run holds
+the global, temporal and face stages; --global-run names a global stage trained in
+another folder):
 
-    python -m benchmarks.quality --data out/avatar/heldout --split all \
-        --global-run out/avatar/run-global --run out/avatar/run
+    python -m benchmarks.quality --data out/avatar/heldout --split all --run out/avatar/run
 """
 
 from __future__ import annotations
@@ -31,18 +32,18 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="prepared frames to evaluate on")
     parser.add_argument("--split", default="all", choices=("val", "train", "all"))
-    parser.add_argument("--global-run", required=True, help="run trained with --stage global")
-    parser.add_argument("--run", required=True, help="run trained with temporal + face stages")
+    parser.add_argument("--run", required=True, help="run with the temporal and face stages")
+    parser.add_argument("--global-run", help="run with the global stage (default: --run)")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     data = PreparedData(args.data)
-    variants = (("global only", args.global_run, False), ("+ temporal", args.run, False),
-                ("+ temporal + face", args.run, True))
+    variants = (("global only", args.global_run or args.run, "global"),
+                ("+ temporal", args.run, "temporal"), ("+ temporal + face", args.run, "face"))
     rows = []
-    for name, run, face in variants:
+    for name, run, stage in variants:
         started = time.perf_counter()
-        models = load_run(run, use_face=face)
+        models = load_run(run, stage=stage)
         metrics = evaluate(models, data, args.split)
         metrics.update(variant=name, run=run, seconds=round(time.perf_counter() - started, 1))
         log.info("%s: %s", name, {k: metrics[k] for k in COLUMNS})

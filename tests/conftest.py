@@ -71,3 +71,13 @@ def tiny_bundles(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> di
     root = tmp_path_factory.mktemp("avatars")
     return {p: export_avatar(tiny_run, root / p, ExportOptions(precision=p)).root
             for p in ("fp32", "fp16")}
+
+
+@pytest.fixture(scope="session")
+def pose_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """BlazePose converted to ONNX (export.blazepose), once per test session."""
+    from export.blazepose import convert_pose_models
+
+    folder = tmp_path_factory.mktemp("pose-models")
+    convert_pose_models(folder)
+    return folder

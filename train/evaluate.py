@@ -53,10 +53,17 @@ class TrainedModels:
     step: int
 
 
-def load_run(run: str | os.PathLike[str], use_face: bool = True) -> TrainedModels:
-    """The newest trained models of a run: face stage if present, else temporal, else global."""
+def load_run(run: str | os.PathLike[str], use_face: bool = True,
+             stage: str | None = None) -> TrainedModels:
+    """The newest trained models of a run: face stage if present, else temporal, else
+    global; or exactly the checkpoint of `stage` when one is named."""
     run = Path(run)
-    stages = ("face", "temporal", "global") if use_face else ("temporal", "global")
+    if stage is not None:
+        if not checkpoint_path(run, stage).exists():
+            raise InputError(f"{run} has no {stage} stage ({checkpoint_path(run, stage).name})")
+        stages: tuple[str, ...] = (stage,)
+    else:
+        stages = ("face", "temporal", "global") if use_face else ("temporal", "global")
     for stage in stages:
         path = checkpoint_path(run, stage)
         if not path.exists():

@@ -196,6 +196,7 @@ class Trainer:
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.step = 0
+        self.finished_already = False
         self.pool = (self.data.pair_indices("train") if config.stage != "global"
                      else self.data.indices("train"))
         if config.stage == "face":
@@ -316,11 +317,16 @@ class Trainer:
         saved = ckpt["train_config"]
         finished = int(ckpt["step"]) >= saved["iters"]
         extending = finished and self.cfg.iters > saved["iters"]
+        self.finished_already = finished and self.cfg.iters <= saved["iters"]
+        if self.finished_already:
+            log.info("%s is already trained to step %d (asked for %d): nothing to do",
+                     self.ckpt_path, ckpt["step"], self.cfg.iters)
         if extending:
             log.info("extending the finished %s stage from %d to %d steps (the learning rate "
                      "schedule restarts over the new length)", self.cfg.stage, saved["iters"],
                      self.cfg.iters)
-        for key in ("preset", "batch", "lr", "seed") + (() if extending else ("iters",)):
+        same_length = () if extending or self.finished_already else ("iters",)
+        for key in ("preset", "batch", "lr", "seed") + same_length:
             if saved[key] != getattr(self.cfg, key):
                 raise InputError(f"--resume with a different {key} ({getattr(self.cfg, key)} "
                                  f"vs {saved[key]} in the checkpoint) would not continue the "
@@ -476,6 +482,9 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> Path:
         cfg = self.cfg
+        if self.finished_already:
+            self.dist.close()
+            return self.ckpt_path
         if self.dist.main:
             (self.run_dir / f"train_config-{cfg.stage}.json").write_text(json.dumps(
                 {"stage": cfg.stage, "config": asdict(cfg), "data": str(self.data_dir)},

@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "finished global stage (by default it starts from that generator)")
     p.add_argument("--resume", action="store_true",
                    help="continue the stage's checkpoint in RUN exactly; a finished stage "
-                        "given a larger --iters is extended (its schedule restarts)")
+                        "given a larger --iters is extended (its schedule restarts); one "
+                        "already at or past --iters is left as it is")
 
 
 def run(args: argparse.Namespace) -> int:

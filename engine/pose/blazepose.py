@@ -35,6 +35,9 @@ DETECTOR_FILE = "pose_detection.onnx"
 LANDMARK_FILE = "pose_landmark_full.onnx"
 DETECTOR_SIZE = 224
 LANDMARK_SIZE = 256
+# The landmark model's outputs the engine reads (the converter keeps only these): 39 x
+# (x, y, z, visibility, presence) in crop pixels, the pose score, 39 heatmaps.
+LANDMARK_OUTPUTS = ("landmarks", "pose_flag", "heatmap")
 DETECTOR_STRIDES = (8, 16, 32, 32, 32)
 DETECTION_KEYPOINTS = 4
 MIN_SUPPRESSION_IOU = 0.3
@@ -234,7 +237,10 @@ class BlazePoseRunners(PoseEstimator):
         self.landmarks = create_runner(backend, paths[1], **runner_options).__enter__()
         self._det_input = self.detector.inputs[0]
         self._lm_input = self.landmarks.inputs[0]
-        self._outputs = [s.name for s in self.landmarks.outputs]
+        names = {s.name for s in self.landmarks.outputs}
+        if not names.issuperset(LANDMARK_OUTPUTS):
+            raise InputError(f"{paths[1]} lacks the outputs {', '.join(LANDMARK_OUTPUTS)}: "
+                             "convert it again with `dancenow pose-models --force`")
         self.anchors = ssd_anchors()
         self._landmark_filter = _ScaledOneEuro(min_cutoff=0.05, beta=80.0)
         self._aux_filter = _ScaledOneEuro(min_cutoff=0.01, beta=10.0)
@@ -270,9 +276,9 @@ class BlazePoseRunners(PoseEstimator):
                               borderMode=cv2.BORDER_CONSTANT)
         x = crop.astype(np.float32)[None] / 255.0
         out = self.landmarks.infer({self._lm_input.name: x})
-        raw = out[self._outputs[0]].reshape(-1, 5).astype(np.float64)
-        score = float(out[self._outputs[1]].reshape(-1)[0])
-        heatmap = out[self._outputs[3]][0]
+        raw = out["landmarks"].reshape(-1, 5).astype(np.float64)
+        score = float(out["pose_flag"].reshape(-1)[0])
+        heatmap = out["heatmap"][0]
         pts = refine_with_heatmap(raw[:, :2], heatmap, LANDMARK_SIZE)
         lms = raw.copy()
         lms[:, :2] = project(pts, region, LANDMARK_SIZE)

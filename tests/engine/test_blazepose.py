@@ -25,14 +25,6 @@ from train.synth.clip import ClipSpec, synthesize
 log = logging.getLogger(__name__)
 
 
-@pytest.fixture(scope="session")
-def pose_models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from export.blazepose import convert_pose_models
-
-    folder = tmp_path_factory.mktemp("pose-models")
-    convert_pose_models(folder)
-    return folder
-
 
 def test_anchor_layout_matches_the_detector_output() -> None:
     anchors = ssd_anchors()

@@ -21,14 +21,6 @@ log = logging.getLogger(__name__)
 MOTIONS = ("dance", "kick", "squat")
 
 
-@pytest.fixture(scope="module")
-def pose_models(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    from export.blazepose import convert_pose_models
-
-    folder = tmp_path_factory.mktemp("pose-models")
-    convert_pose_models(folder)
-    return folder
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["mediapipe", "ort-cpu"])

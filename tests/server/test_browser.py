@@ -22,7 +22,6 @@ from aiohttp import web
 
 from engine.avatar import DEMO_AVATAR, load_bundle
 from engine.pipeline import PipelineConfig
-from export.blazepose import convert_pose_models
 from server.app import ServeConfig, create_app
 from server.session import SessionOptions
 from train.synth.clip import ClipSpec, synth_clip
@@ -59,12 +58,11 @@ class ServerThread(threading.Thread):
 
 
 @pytest.fixture()
-def server(tmp_path):
+def server(pose_models):
     """The app with the demo avatar on a loopback port, one session at a time."""
     bundle = load_bundle(DEMO_AVATAR)
-    models = tmp_path / "pose-models"
-    convert_pose_models(models)
-    pipeline = PipelineConfig(pose_backend="ort-cpu", pose_models=str(models), pose_threads=1)
+    pipeline = PipelineConfig(pose_backend="ort-cpu", pose_models=str(pose_models),
+                              pose_threads=1)
     app = create_app(ServeConfig(avatars={bundle.name: bundle}, max_sessions=1,
                                  session=SessionOptions(pipeline=pipeline)))
     thread = ServerThread(app)

@@ -102,6 +102,13 @@ def test_a_finished_stage_can_be_extended_but_not_an_unfinished_one(tiny_data, t
     assert longer.step == 3
     longer.run()
     assert load_checkpoint(checkpoint_path(tmp_path / "r", "temporal"))["step"] == 5
+    # Asking a finished stage for fewer steps than it has is a no-op, not an error.
+    before = _weights(tmp_path / "r")
+    Trainer(tiny_data, tmp_path / "r", _cfg(iters=3), resume=True, progress=False).run()
+    assert load_checkpoint(checkpoint_path(tmp_path / "r", "temporal"))["step"] == 5
+    assert _same(before, _weights(tmp_path / "r"))
+    assert json.loads((tmp_path / "r" / "train_config-temporal.json").read_text()
+                      )["config"]["iters"] == 5
     crashing = Trainer(tiny_data, tmp_path / "u", _cfg(iters=6), progress=False)
     for _ in range(3):
         crashing._step(crashing._batch())
