@@ -76,10 +76,20 @@ class AvatarRenderer:
         return out
 
     def _add_face(self, label: np.ndarray, frame: np.ndarray, box: np.ndarray) -> None:
+        """Add the face model's residual inside `box` of the `[1, 3, H, W]` frame, in place.
+
+        Only the box is moved between the models' planar layout and OpenCV's interleaved
+        one, never the whole frame."""
         crop = self.bundle.face_crop
-        image = _chw_to_hwc(frame)
-        feed = {"label_crop": _hwc_to_nchw(crop_resize(_chw_to_hwc(label), box, crop)),
-                "image_crop": _hwc_to_nchw(crop_resize(image, box, crop))}
+        x0, y0, side = (int(v) for v in box)
+        inside = np.array([0, 0, side])
+
+        def patch(t: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(t[0, :, y0:y0 + side, x0:x0 + side].transpose(1, 2, 0))
+
+        image = patch(frame)
+        feed = {"label_crop": _hwc_to_nchw(crop_resize(patch(label), inside, crop)),
+                "image_crop": _hwc_to_nchw(crop_resize(image, inside, crop))}
         residual = self.face.infer(feed)["residual"]
-        paste_residual(image, _chw_to_hwc(residual), box)
-        frame[0] = image.transpose(2, 0, 1)
+        paste_residual(image, _chw_to_hwc(residual), inside)
+        frame[0, :, y0:y0 + side, x0:x0 + side] = image.transpose(2, 0, 1)

@@ -6,11 +6,15 @@
   end); it paces itself (a camera, or a file offered at its frame rate).
 * A sink is an async callable taking each finished `LiveFrame`.
 * Every stage runs its step in its own single-thread executor (which owns the step's
-  models); the event loop only moves frames. Hand-offs are `LatestSlot`s: when a stage
-  is busy, a newer frame replaces the waiting one, so latency stays bounded and frames
-  are dropped instead.
+  models, opened in that thread); the event loop only moves frames. On a machine with
+  two or more CPUs the pose and render threads are pinned to their own (`affinity.py`).
+  Hand-offs are `LatestSlot`s: when a stage is busy, a newer frame replaces the waiting
+  one, so latency stays bounded and frames are dropped instead.
 * A frame that a step rejects as bad input (e.g. a corrupt or wrongly shaped image) is
   dropped and counted; the stream goes on.
+* Stages start just in time (`pacing.StagePacer`): a stage in front of a slower one
+  waits until its frame would reach that stage as it becomes free, then takes the
+  newest frame, so frames do not wait between stages and no work is thrown away.
 * Controls do not queue behind frames: `reset()` (alias `calibrate()`) takes effect on
   the next frame the label stage starts; `stop()` ends the source, and every stage then
   finishes its frame and exits. `close()` releases models and threads.
@@ -31,7 +35,9 @@ import numpy as np
 
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
+from engine.pipeline.affinity import cpu_plan, pin_current_thread
 from engine.pipeline.frame import LiveFrame
+from engine.pipeline.pacing import StagePacer
 from engine.pipeline.slot import LatestSlot
 from engine.pipeline.steps import LabelStep, PoseStep, RenderStep
 from engine.pose import create_estimator
@@ -56,9 +62,11 @@ class PipelineConfig:
     backend: str = "ort-cpu"  # runner of the generator and face models
     pose_backend: str = "mediapipe"  # mediapipe, or a Runner backend for converted BlazePose
     pose_models: str | None = None  # folder of the converted BlazePose models
-    render_threads: int | None = None  # intra-op threads of the generator (None: all cores)
-    pose_threads: int | None = None  # intra-op threads of ONNX pose models (None: all cores)
+    render_threads: int | None = None  # generator threads (None: its CPUs, or all cores)
+    pose_threads: int | None = None  # ONNX pose model threads (None: 1 when pinned, else all)
+    pin_threads: bool = True  # pose and render stages on their own CPUs (see affinity.py)
     spinning: bool = False  # let ONNX Runtime's idle threads spin (off: stages share cores)
+    pacing: bool = True  # start stages just in time for the slower stages after them
     hold_seconds: float = 0.5  # keep the last pose this long when nobody is seen
     ease_seconds: float = 1.0  # then ease to a neutral standing pose over this long
     calibration_frames: int = 30  # frames before the online normalization settles
@@ -119,12 +127,12 @@ class PipelineStats:
         }
 
 
-def _make_estimator(config: PipelineConfig) -> PoseEstimator:
+def _make_estimator(config: PipelineConfig, threads: int | None) -> PoseEstimator:
     opts: dict[str, object] = {}
     if config.pose_backend != "mediapipe":
         opts["models_dir"] = config.pose_models
         if config.pose_backend.startswith("ort"):
-            opts["threads"] = config.pose_threads
+            opts["threads"] = threads
             opts["spinning"] = config.spinning
     return create_estimator(config.pose_backend, video=True, **opts)
 
@@ -137,10 +145,31 @@ class LivePipeline:
         """`estimator` replaces the one `config.pose_backend` names (the pipeline closes it)."""
         self.bundle = bundle
         self.config = config = config or PipelineConfig()
-        self._estimator = estimator or _make_estimator(config)
-        render_opts = ({"threads": config.render_threads, "spinning": config.spinning}
-                       if config.backend.startswith("ort") else {})
-        self._renderer = AvatarRenderer(bundle, config.backend, **render_opts).__enter__()
+        self._executors = {name: ThreadPoolExecutor(1, thread_name_prefix=f"dancenow-{name}")
+                           for name in STAGES}
+        # Models are opened in their stage's thread, after pinning it, so the runtime's
+        # worker threads inherit the stage's CPUs.
+        self.cpus = cpu_plan() if config.pin_threads else None
+        self._estimator: PoseEstimator | None = estimator
+        self._renderer: AvatarRenderer | None = None
+        try:
+            if self.cpus is not None:
+                for name, executor in self._executors.items():
+                    executor.submit(pin_current_thread, self.cpus[name]).result()
+            pose_threads = config.pose_threads or (1 if self.cpus else None)
+            if self._estimator is None:
+                self._estimator = self._executors["pose"].submit(
+                    _make_estimator, config, pose_threads).result()
+            render_threads = config.render_threads or (
+                len(self.cpus["render"]) if self.cpus else None)
+            render_opts = ({"threads": render_threads, "spinning": config.spinning}
+                           if config.backend.startswith("ort") else {})
+            self._renderer = self._executors["render"].submit(
+                lambda: AvatarRenderer(bundle, config.backend, **render_opts).__enter__()
+            ).result()
+        except BaseException:
+            self._release()
+            raise
         self.steps = {"pose": PoseStep(self._estimator),
                       "label": LabelStep(bundle.normalization, bundle.resolution,
                                          config.hold_seconds, config.ease_seconds,
@@ -151,6 +180,7 @@ class LivePipeline:
         self._slots: list[LatestSlot[LiveFrame]] = []
         self._source_task: asyncio.Task | None = None
         self.stats = PipelineStats(config.window_seconds, config.keep)
+        self._pacer = StagePacer(STAGES)
         self._closed = False
 
     # -- controls ------------------------------------------------------------------------
@@ -174,6 +204,7 @@ class LivePipeline:
         if self._closed:
             raise RuntimeError("the pipeline is closed")
         self.stats = PipelineStats(self.config.window_seconds, self.config.keep)
+        self._pacer = StagePacer(STAGES)
         self._slots = [LatestSlot() for _ in range(len(STAGES) + 1)]
         self._source_task = asyncio.create_task(self._pump(source, self._slots[0]))
         tasks = [asyncio.create_task(self._stage(name, self._slots[i], self._slots[i + 1]))
@@ -208,15 +239,25 @@ class LivePipeline:
                      out: LatestSlot[LiveFrame]) -> None:
         loop = asyncio.get_running_loop()
         step, executor = self.steps[name], self._executors[name]
+        pacer = self._pacer if self.config.pacing else None
         try:
-            while (frame := await inp.get()) is not None:
+            while True:
+                if pacer is not None and (wait := pacer.delay(name, time.perf_counter())) > 0:
+                    await asyncio.sleep(wait)
+                if (frame := await inp.get()) is None:
+                    break
                 start = time.perf_counter()
+                if pacer is not None:
+                    pacer.started(name, start)
                 try:
                     frame = await loop.run_in_executor(executor, step, frame)
                 except InputError as exc:
                     self.stats.errors += 1
                     log.warning("%s: frame %d dropped: %s", name, frame.index, exc)
                     continue
+                finally:
+                    if pacer is not None:
+                        pacer.finished(name, time.perf_counter() - start)
                 frame.stamp(name)
                 self.stats.stage(name, time.perf_counter() - start)
                 out.put(frame)
@@ -233,10 +274,15 @@ class LivePipeline:
         if self._closed:
             return
         self._closed = True
+        self._release()
+
+    def _release(self) -> None:
         for executor in self._executors.values():
             executor.shutdown(wait=True)
-        self._renderer.__exit__(None, None, None)
-        self._estimator.close()
+        if self._renderer is not None:
+            self._renderer.__exit__(None, None, None)
+        if self._estimator is not None:
+            self._estimator.close()
 
     def __enter__(self) -> LivePipeline:
         return self

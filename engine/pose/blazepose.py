@@ -160,23 +160,31 @@ def project(points: np.ndarray, region: Region, size: int) -> np.ndarray:
 
 def refine_with_heatmap(points: np.ndarray, heatmap: np.ndarray, size: int) -> np.ndarray:
     """Move each landmark (crop pixels) to the confidence-weighted centre of its heatmap
-    around it, where the heatmap is confident (mediapipe's RefineLandmarksFromHeatmap)."""
+    around it, where the heatmap is confident (mediapipe's RefineLandmarksFromHeatmap).
+
+    All landmarks at once: each one's `HEATMAP_KERNEL`-square window is gathered from the
+    `[rows, cols, n]` heatmap, with zero confidence outside the map."""
     rows, cols, n = heatmap.shape
-    half = (HEATMAP_KERNEL - 1) // 2
+    n = min(n, len(points))
     out = points.copy()
-    for i in range(min(n, len(points))):
-        col, row = int(points[i, 0] / size * cols), int(points[i, 1] / size * rows)
-        if not (0 <= col < cols and 0 <= row < rows):
-            continue
-        r0, r1 = max(0, row - half), min(rows, row + half + 1)
-        c0, c1 = max(0, col - half), min(cols, col + half + 1)
-        conf = sigmoid(heatmap[r0:r1, c0:c1, i])
-        total = float(conf.sum())
-        if conf.max() < HEATMAP_MIN_CONFIDENCE or total <= 0:
-            continue
-        rr, cc = np.mgrid[r0:r1, c0:c1]
-        out[i, 0] = float((cc * conf).sum()) / total / cols * size
-        out[i, 1] = float((rr * conf).sum()) / total / rows * size
+    col = (points[:n, 0] / size * cols).astype(np.int64)
+    row = (points[:n, 1] / size * rows).astype(np.int64)
+    inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
+    offsets = np.arange(HEATMAP_KERNEL) - (HEATMAP_KERNEL - 1) // 2
+    rr = row[:, None, None] + offsets[None, :, None]  # [n, k, 1]
+    cc = col[:, None, None] + offsets[None, None, :]  # [n, 1, k]
+    valid = (rr >= 0) & (rr < rows) & (cc >= 0) & (cc < cols)  # [n, k, k]
+    window = heatmap[np.clip(rr, 0, rows - 1), np.clip(cc, 0, cols - 1),
+                     np.arange(n)[:, None, None]]
+    conf = np.where(valid, sigmoid(window), 0.0)
+    total = conf.sum(axis=(1, 2))
+    use = inside & (conf.max(axis=(1, 2)) >= HEATMAP_MIN_CONFIDENCE) & (total > 0)
+    if use.any():
+        safe = np.where(use, total, 1.0)
+        out[:n, 0] = np.where(use, (cc * conf).sum(axis=(1, 2)) / safe / cols * size,
+                              out[:n, 0])
+        out[:n, 1] = np.where(use, (rr * conf).sum(axis=(1, 2)) / safe / rows * size,
+                              out[:n, 1])
     return out
 
 

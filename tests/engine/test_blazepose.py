@@ -71,6 +71,35 @@ def test_heatmap_refinement_moves_to_a_confident_peak_only() -> None:
     np.testing.assert_array_equal(out[1], pts[1])  # no confidence: left alone
 
 
+def _refine_one_by_one(points: np.ndarray, heatmap: np.ndarray, size: int) -> np.ndarray:
+    """The refinement written landmark by landmark, as mediapipe's calculator does."""
+    rows, cols, n = heatmap.shape
+    out = points.copy()
+    for i in range(min(n, len(points))):
+        col, row = int(points[i, 0] / size * cols), int(points[i, 1] / size * rows)
+        if not (0 <= col < cols and 0 <= row < rows):
+            continue
+        r0, r1 = max(0, row - 3), min(rows, row + 4)
+        c0, c1 = max(0, col - 3), min(cols, col + 4)
+        conf = 1 / (1 + np.exp(-heatmap[r0:r1, c0:c1, i].astype(np.float64)))
+        if conf.max() < 0.5 or conf.sum() <= 0:
+            continue
+        rr, cc = np.mgrid[r0:r1, c0:c1]
+        out[i] = [(cc * conf).sum() / conf.sum() / cols * size,
+                  (rr * conf).sum() / conf.sum() / rows * size]
+    return out
+
+
+def test_heatmap_refinement_matches_the_one_by_one_reference(rng) -> None:
+    for trial in range(20):
+        heatmap = rng.normal(-1.0, 2.0, (64, 64, 39)).astype(np.float32)
+        points = rng.uniform(-20, 276, (39, 2))  # some outside the crop, some at its edges
+        points[:4] = [[0, 0], [255.9, 255.9], [0, 128], [2, 254]]
+        np.testing.assert_allclose(refine_with_heatmap(points, heatmap, 256),
+                                   _refine_one_by_one(points, heatmap, 256), atol=1e-9,
+                                   err_msg=f"trial {trial}")
+
+
 def test_runner_backends_are_pose_backends(pose_models) -> None:
     names = estimator_names()
     assert names[0] == "mediapipe" and "ort-cpu" in names and "torch" not in names

@@ -7,6 +7,7 @@ import pytest
 
 from engine.avatar import load_bundle
 from engine.errors import InputError
+from engine.face import crop_resize, paste_residual
 from engine.renderer import AvatarRenderer
 
 
@@ -42,6 +43,26 @@ def test_face_residual_stays_inside_its_box(tiny_bundles, labels) -> None:
     inside[10:34, 20:44] = True
     assert diff[inside].max() > 1e-4 and diff[~inside].max() == 0.0
     np.testing.assert_allclose(c, d, atol=1e-6)
+
+
+def test_face_residual_equals_the_whole_frame_computation(tiny_bundles, labels) -> None:
+    """The renderer moves only the box between layouts; the result is what cropping and
+    pasting on the whole interleaved frame gives."""
+    bundle = load_bundle(tiny_bundles["fp32"])
+    box = np.array([30, 5, 20], dtype=np.int32)  # touches no edge; and one at the corner
+    corner = np.array([44, 44, 20], dtype=np.int32)
+    for b in (box, corner):
+        with AvatarRenderer(bundle, use_face=False) as plain, AvatarRenderer(bundle) as face:
+            base, got = plain.render(labels[0]), face.render(labels[0], b)
+            hwc = lambda t: np.ascontiguousarray(t[0].transpose(1, 2, 0))  # noqa: E731
+            image = hwc(base)
+            feed = {"label_crop": crop_resize(hwc(labels[0]), b, bundle.face_crop),
+                    "image_crop": crop_resize(image, b, bundle.face_crop)}
+            feed = {k: np.ascontiguousarray(v.transpose(2, 0, 1)[None]) for k, v in
+                    feed.items()}
+            residual = face.face.infer(feed)["residual"]
+            paste_residual(image, hwc(residual), b)
+        np.testing.assert_allclose(got[0], image.transpose(2, 0, 1), atol=1e-6)
 
 
 def test_wrong_label_shape(tiny_bundles) -> None:
