@@ -156,7 +156,13 @@
     poseChannel = pc.createDataChannel("pose");
     poseChannel.onmessage = (e) => { try { lastPose = JSON.parse(e.data); } catch (_) { lastPose = null; } };
     pc.addTransceiver(marked.getVideoTracks()[0], { direction: "sendrecv" });
-    pc.ontrack = (e) => { avatarVideo.srcObject = e.streams[0] || new MediaStream([e.track]); };
+    pc.ontrack = (e) => {
+      // A live avatar: ask the browser to show each frame as soon as it is decoded
+      // instead of buffering against network jitter (the default target adds latency).
+      if ("jitterBufferTarget" in e.receiver) e.receiver.jitterBufferTarget = 0;
+      else if ("playoutDelayHint" in e.receiver) e.receiver.playoutDelayHint = 0;
+      avatarVideo.srcObject = e.streams[0] || new MediaStream([e.track]);
+    };
     pc.onconnectionstatechange = () => {
       if (pc && pc.connectionState === "connected") say("Connected: dance!", true);
       if (pc && pc.connectionState === "failed") { say("The connection failed (network or server)."); stop(); }
