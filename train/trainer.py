@@ -85,6 +85,11 @@ def checkpoint_path(run: Path, stage: str) -> Path:
     return run / f"checkpoint-{stage}.pt"
 
 
+def is_finished(ckpt: dict) -> bool:
+    """Whether a checkpoint reached the length its stage was trained for."""
+    return int(ckpt["step"]) >= ckpt["train_config"]["iters"]
+
+
 def save_atomic(obj: dict, path: Path) -> None:
     tmp = path.with_name(path.name + ".part")
     torch.save(obj, tmp)
@@ -255,7 +260,7 @@ class Trainer:
             raise InputError(f"{path} was trained with preset {ckpt.get('preset')}, not "
                              f"{self.preset.name}: train the temporal stage in another run "
                              "folder or with the same preset")
-        if int(ckpt["step"]) < ckpt["train_config"]["iters"]:
+        if not is_finished(ckpt):
             raise InputError(f"{path} stopped at step {ckpt['step']} of "
                              f"{ckpt['train_config']['iters']}: finish it with --stage global "
                              "--resume before the temporal stage starts from it")
@@ -315,7 +320,7 @@ class Trainer:
         if ckpt.get("stage") != self.cfg.stage:
             raise InputError(f"{self.ckpt_path} belongs to stage {ckpt.get('stage')}")
         saved = ckpt["train_config"]
-        finished = int(ckpt["step"]) >= saved["iters"]
+        finished = is_finished(ckpt)
         extending = finished and self.cfg.iters > saved["iters"]
         self.finished_already = finished and self.cfg.iters <= saved["iters"]
         if self.finished_already:
@@ -325,7 +330,7 @@ class Trainer:
             log.info("extending the finished %s stage from %d to %d steps (the learning rate "
                      "schedule restarts over the new length)", self.cfg.stage, saved["iters"],
                      self.cfg.iters)
-        same_length = () if extending or self.finished_already else ("iters",)
+        same_length = () if finished else ("iters",)  # a finished stage may change it
         for key in ("preset", "batch", "lr", "seed") + same_length:
             if saved[key] != getattr(self.cfg, key):
                 raise InputError(f"--resume with a different {key} ({getattr(self.cfg, key)} "

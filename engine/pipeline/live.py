@@ -180,7 +180,6 @@ class LivePipeline:
         self._slots: list[LatestSlot[LiveFrame]] = []
         self._source_task: asyncio.Task | None = None
         self.stats = PipelineStats(config.window_seconds, config.keep)
-        self._pacer = StagePacer(STAGES)
         self._closed = False
 
     # -- controls ------------------------------------------------------------------------
@@ -204,10 +203,11 @@ class LivePipeline:
         if self._closed:
             raise RuntimeError("the pipeline is closed")
         self.stats = PipelineStats(self.config.window_seconds, self.config.keep)
-        self._pacer = StagePacer(STAGES)
+        pacer = StagePacer(STAGES) if self.config.pacing else None
         self._slots = [LatestSlot() for _ in range(len(STAGES) + 1)]
         self._source_task = asyncio.create_task(self._pump(source, self._slots[0]))
-        tasks = [asyncio.create_task(self._stage(name, self._slots[i], self._slots[i + 1]))
+        tasks = [asyncio.create_task(self._stage(name, self._slots[i], self._slots[i + 1],
+                                                 pacer))
                  for i, name in enumerate(STAGES)]
         tasks.append(asyncio.create_task(self._drain(self._slots[-1], sink)))
         try:
@@ -236,10 +236,9 @@ class LivePipeline:
             slot.close()
 
     async def _stage(self, name: str, inp: LatestSlot[LiveFrame],
-                     out: LatestSlot[LiveFrame]) -> None:
+                     out: LatestSlot[LiveFrame], pacer: StagePacer | None) -> None:
         loop = asyncio.get_running_loop()
         step, executor = self.steps[name], self._executors[name]
-        pacer = self._pacer if self.config.pacing else None
         try:
             while True:
                 if pacer is not None and (wait := pacer.delay(name, time.perf_counter())) > 0:
@@ -256,10 +255,11 @@ class LivePipeline:
                     log.warning("%s: frame %d dropped: %s", name, frame.index, exc)
                     continue
                 finally:
+                    elapsed = time.perf_counter() - start
                     if pacer is not None:
-                        pacer.finished(name, time.perf_counter() - start)
+                        pacer.finished(name, elapsed)
                 frame.stamp(name)
-                self.stats.stage(name, time.perf_counter() - start)
+                self.stats.stage(name, elapsed)
                 out.put(frame)
         finally:
             out.close()

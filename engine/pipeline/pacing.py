@@ -50,8 +50,3 @@ class StagePacer:
             wait = max(wait, free_in - ahead * (1.0 + self.slack) - self.margin)
             ahead += self.typical(later)
         return wait
-
-    def reset(self) -> None:
-        for d in self._durations.values():
-            d.clear()
-        self._busy_until = dict.fromkeys(self.stages, 0.0)
