@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -24,6 +25,7 @@ from benchmarks.machine import machine
 from benchmarks.report import command_line, write_results
 from engine.avatar import DEMO_AVATAR, AvatarBundle, load_bundle
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
+from engine.pipeline.affinity import RENDER_CPUS
 from engine.pipeline.sources import FramesSource
 from engine.pipeline.steps import run_sequential
 from engine.timing import summarize_ms
@@ -61,6 +63,9 @@ def _pipelined(bundle: AvatarBundle, config: PipelineConfig, frames: list[np.nda
 
 def _sequential(bundle: AvatarBundle, config: PipelineConfig, frames: list[np.ndarray],
                 fps: float) -> dict:
+    # The fair baseline: one step at a time, each model free to use every CPU.
+    config = dataclasses.replace(config, pin_threads=False, pose_threads=None,
+                                 render_threads=None)
     with LivePipeline(bundle, config) as pipe:  # fresh steps, called in this thread
         steps = pipe.steps
         run_sequential(frames[:WARMUP_FRAMES], steps["pose"], steps["label"], steps["render"],
@@ -118,7 +123,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="length of the source")
     p.add_argument("--fps", type=float, default=30.0, help="source frame rate")
     p.add_argument("--size", type=int, default=512, help="source frame size, pixels")
-    p.add_argument("--render-threads", type=int, help="generator threads (default: all)")
+    p.add_argument("--render-threads", type=int,
+                   help="generator threads (default: one per render CPU)")
+    p.add_argument("--render-cpus", default="others", choices=RENDER_CPUS,
+                   help="render on the CPUs pose leaves free, or on all of them")
     p.add_argument("--pose-threads", type=int, default=1, help="ONNX pose threads")
     p.add_argument("--json", metavar="OUT", help="also write the report here")
 
@@ -133,7 +141,8 @@ def run_report(args: argparse.Namespace, command: str) -> dict:
 
     ensure_pose_models(args.pose_backend)
     config = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
-                            render_threads=args.render_threads, pose_threads=args.pose_threads)
+                            render_threads=args.render_threads, pose_threads=args.pose_threads,
+                            render_cpus=args.render_cpus)
     report = {"command": command, "machine": machine(),
               **bench_pipeline(bundle, config, args.seconds, args.fps, args.size)}
     if args.json:

@@ -47,10 +47,20 @@ class GeneratorConfig(_SavedConfig):
     outer_kernel: int = 7  # kernel of the first and last convolutions (pix2pixHD: 7)
     padding: str = "reflect"  # reflect (pix2pixHD) | zeros (fuses into the conv at inference)
     upsample: str = "nearest"  # nearest (resize + conv) | transposed (stride-2 transposed conv)
+    # 2: the network works at half the resolution from end to end: a stride-2 first
+    # convolution (kernel 4) reads the input, and the last convolution writes each output
+    # pixel's 2x2 block as 4 channels that a pixel shuffle puts in place. No convolution
+    # runs at the full resolution, where few channels use a CPU poorly. 1: pix2pixHD.
+    io_stride: int = 1
 
     @property
     def in_channels(self) -> int:
+        """Channels of the network's input: the label map and, when temporal, a frame."""
         return self.label_channels + (self.image_channels if self.temporal else 0)
+
+    def __post_init__(self) -> None:
+        if self.io_stride not in (1, 2):
+            raise ValueError(f"io_stride must be 1 or 2, not {self.io_stride}")
 
 
 @dataclass(frozen=True)
@@ -103,11 +113,18 @@ class ResBlock(nn.Module):
 
 def _encoder_decoder(in_ch: int, out_ch: int, ngf: int, n_down: int, n_blocks: int,
                      max_ch: int, norm: str, outer_kernel: int = 7, padding: str = "reflect",
-                     upsample: str = "nearest") -> nn.Sequential:
+                     upsample: str = "nearest", io_stride: int = 1) -> nn.Sequential:
     """conv k -> n_down x (conv3 stride 2) -> residual blocks -> n_down x (upsample, conv3)
-    -> conv k (no activation)."""
-    layers: list[nn.Module] = [*_conv(in_ch, ngf, outer_kernel, padding), _norm(norm, ngf),
-                               nn.ReLU(inplace=True)]
+    -> conv k (no activation).
+
+    With `io_stride` 2 the first convolution is a stride-2 kernel-4 one and the last
+    writes `out_ch * 4` channels that a pixel shuffle turns into `out_ch` at twice the size.
+    """
+    if io_stride == 1:
+        stem = _conv(in_ch, ngf, outer_kernel, padding)
+    else:
+        stem = [nn.Conv2d(in_ch, ngf, 2 * io_stride, stride=io_stride, padding=io_stride // 2)]
+    layers: list[nn.Module] = [*stem, _norm(norm, ngf), nn.ReLU(inplace=True)]
     ch = ngf
     for _ in range(n_down):
         nxt = min(ch * 2, max_ch)
@@ -126,7 +143,9 @@ def _encoder_decoder(in_ch: int, out_ch: int, ngf: int, n_down: int, n_blocks: i
             raise ValueError(f"unknown upsample {upsample!r}: use nearest or transposed")
         layers += [_norm(norm, nxt), nn.ReLU(inplace=True)]
         ch = nxt
-    layers += _conv(ch, out_ch, outer_kernel, padding)
+    layers += _conv(ch, out_ch * io_stride ** 2, outer_kernel, padding)
+    if io_stride > 1:
+        layers.append(nn.PixelShuffle(io_stride))
     return nn.Sequential(*layers)
 
 
@@ -139,7 +158,7 @@ class Generator(nn.Module):
         self.net = _encoder_decoder(config.in_channels, config.image_channels, config.ngf,
                                     config.n_downsample, config.n_blocks, config.max_channels,
                                     config.norm, config.outer_kernel, config.padding,
-                                    config.upsample)
+                                    config.upsample, config.io_stride)
 
     def forward(self, label: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
         if self.config.temporal:

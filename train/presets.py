@@ -24,7 +24,8 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny",
         generator=GeneratorConfig(resolution=64, ngf=8, n_downsample=2, n_blocks=1,
-                                  max_channels=32, outer_kernel=3, padding="zeros"),
+                                  max_channels=32, outer_kernel=3, padding="zeros",
+                                  io_stride=2),  # the layout of cpu-rt
         face=FaceConfig(crop=16, ngf=8, n_downsample=1, n_blocks=1),
         discriminator=DiscriminatorConfig(ndf=8, n_layers=2, num_d=2, max_channels=32),
         batch=2, iters=50,
@@ -33,11 +34,14 @@ PRESETS: dict[str, Preset] = {
     ),
     "cpu-rt": Preset(
         name="cpu-rt",
-        # ONNX Runtime on 2 CPU cores (temporal input, 256x256): 18-25 ms per frame
-        # (benchmarks/runners.py). pix2pixHD's 7x7 outer convolutions and reflection
-        # padding cost about 3x that.
-        generator=GeneratorConfig(resolution=256, ngf=8, n_downsample=4, n_blocks=6,
-                                  max_channels=256, outer_kernel=3, padding="zeros"),
+        # ONNX Runtime, 256x256 with the temporal input: about 18 ms per frame on one CPU
+        # core (benchmarks/runners.py), so pose and render each fit on a core of their own
+        # at 30 frames/s. The network works at 128x128 (io_stride 2): the full-resolution
+        # convolutions of the pix2pixHD layout cost a third of the time for little benefit
+        # at 256 px, and its 7x7 outer convolutions and reflection padding triple the rest.
+        generator=GeneratorConfig(resolution=256, ngf=16, n_downsample=3, n_blocks=4,
+                                  max_channels=256, outer_kernel=3, padding="zeros",
+                                  io_stride=2),
         face=FaceConfig(crop=48, ngf=16, n_downsample=2, n_blocks=2),
         # Small discriminators keep a training step under a second on 2 CPU cores.
         discriminator=DiscriminatorConfig(ndf=16, n_layers=3, num_d=2, max_channels=64),

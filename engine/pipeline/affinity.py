@@ -1,11 +1,13 @@
 """Which CPUs each stage of a live pipeline runs on.
 
 The pose and render stages are both compute bound. The pose stage (with the cheap label
-stage) is pinned to one CPU, where it is not migrated and keeps its cache; the render
-stage, the heavier one, runs one thread per CPU on all of them, so it also uses the pose
-CPU whenever pose is idle (with pacing, pose runs only once per rendered frame).
-Successive pipelines in one process rotate the pose CPU, so several sessions spread
-their pose work over the cores.
+stage) is pinned to one CPU, where it is not migrated and keeps its cache. The render
+stage, the heavier one, runs one thread per CPU either on the other CPUs (`others`: no
+stage ever waits for a CPU the other holds, the steadiest latency when a frame's render
+fits one CPU's frame time) or on all of them (`all`: render also borrows the pose CPU
+while pose is idle, for a generator too slow for the CPUs left to it, at the price of
+waiting for its thread there whenever pose runs). Successive pipelines in one process
+rotate the pose CPU, so several sessions spread their pose work over the cores.
 """
 
 from __future__ import annotations
@@ -25,10 +27,17 @@ def available_cpus() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def cpu_plan(cpus: list[int] | None = None, index: int | None = None
-             ) -> dict[str, set[int]] | None:
+RENDER_CPUS = ("others", "all")
+
+
+def cpu_plan(cpus: list[int] | None = None, index: int | None = None,
+             render: str = "others") -> dict[str, set[int]] | None:
     """CPU sets for the `pose`, `label` and `render` stages, or None where pinning is not
-    possible or useful (fewer than 2 CPUs, or no affinity calls on this platform)."""
+    possible or useful (fewer than 2 CPUs, or no affinity calls on this platform).
+
+    `render` is `others` (the CPUs pose does not use) or `all` (see the module doc)."""
+    if render not in RENDER_CPUS:
+        raise ValueError(f"render CPUs {render!r}: use {' or '.join(RENDER_CPUS)}")
     if not hasattr(os, "sched_setaffinity"):
         return None
     cpus = available_cpus() if cpus is None else sorted(cpus)
@@ -38,7 +47,8 @@ def cpu_plan(cpus: list[int] | None = None, index: int | None = None
         with _lock:
             index = next(_next_plan)
     pose = cpus[index % len(cpus)]
-    return {"pose": {pose}, "label": {pose}, "render": set(cpus)}
+    render_cpus = set(cpus) if render == "all" else set(cpus) - {pose}
+    return {"pose": {pose}, "label": {pose}, "render": render_cpus}
 
 
 def pin_current_thread(cpus: set[int]) -> None:

@@ -65,6 +65,7 @@ class PipelineConfig:
     render_threads: int | None = None  # generator threads (None: its CPUs, or all cores)
     pose_threads: int | None = None  # ONNX pose model threads (None: 1 when pinned, else all)
     pin_threads: bool = True  # pose and render stages on their own CPUs (see affinity.py)
+    render_cpus: str = "others"  # others: the CPUs pose leaves free; all: every CPU
     spinning: bool = False  # let ONNX Runtime's idle threads spin (off: stages share cores)
     pacing: bool = True  # start stages just in time for the slower stages after them
     hold_seconds: float = 0.5  # keep the last pose this long when nobody is seen
@@ -149,7 +150,7 @@ class LivePipeline:
                            for name in STAGES}
         # Models are opened in their stage's thread, after pinning it, so the runtime's
         # worker threads inherit the stage's CPUs.
-        self.cpus = cpu_plan() if config.pin_threads else None
+        self.cpus = cpu_plan(render=config.render_cpus) if config.pin_threads else None
         self._estimator: PoseEstimator | None = estimator
         self._renderer: AvatarRenderer | None = None
         try:

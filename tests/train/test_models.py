@@ -38,10 +38,11 @@ def test_global_generator_has_no_temporal_input() -> None:
     assert g(torch.randn(1, 3, 64, 64)).shape == (1, 3, 64, 64)
 
 
-@pytest.mark.parametrize("padding", ["reflect", "zeros"])
-def test_temporal_generator_from_global_weights_starts_as_the_global_one(padding) -> None:
+@pytest.mark.parametrize("variant", [dict(padding="reflect"), dict(padding="zeros"),
+                                     dict(padding="zeros", io_stride=2)])
+def test_temporal_generator_from_global_weights_starts_as_the_global_one(variant) -> None:
     cfg = GeneratorConfig(resolution=64, ngf=8, n_downsample=2, n_blocks=1, max_channels=32,
-                          padding=padding)
+                          **variant)
     torch.manual_seed(1)
     global_g = Generator(GeneratorConfig(**{**cfg.to_dict(), "temporal": False})).eval()
     temporal = Generator(cfg).eval()
@@ -65,7 +66,27 @@ def test_generator_variants_keep_the_shape(variant) -> None:
     assert g(torch.randn(2, 3, 32, 32)).shape == (2, 3, 32, 32)
 
 
+def test_io_stride_runs_the_network_at_half_the_resolution() -> None:
+    g = Generator(GeneratorConfig(resolution=32, ngf=4, n_downsample=2, n_blocks=1,
+                                  io_stride=2)).eval()
+    sizes: list[int] = []
+    convs = [m for m in g.net if isinstance(m, torch.nn.Conv2d)]
+    hooks = [c.register_forward_hook(lambda m, i, o: sizes.append(o.shape[-1])) for c in convs]
+    label = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        out = g(label)
+    for h in hooks:
+        h.remove()
+    assert out.shape == (1, 3, 32, 32) and out.abs().max() <= 1
+    assert max(sizes) == 16  # no convolution at 32x32
+    assert convs[-1].out_channels == 3 * 4  # each output pixel's 2x2 block as channels
+    # Every output pixel of a 2x2 block has its own value (not an upsampled copy).
+    assert not torch.allclose(out[..., 0::2, 0::2], out[..., 1::2, 1::2])
+
+
 def test_bad_config_values_are_rejected() -> None:
+    with pytest.raises(ValueError, match="io_stride"):
+        GeneratorConfig(io_stride=3)
     with pytest.raises(ValueError, match="norm"):
         Generator(GeneratorConfig(norm="group"))
     with pytest.raises(ValueError, match="padding"):

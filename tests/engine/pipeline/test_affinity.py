@@ -10,12 +10,19 @@ import pytest
 from engine.pipeline.affinity import available_cpus, cpu_plan, pin_current_thread
 
 
-def test_pose_gets_a_cpu_of_its_own_and_render_all_of_them() -> None:
-    plan = cpu_plan([0, 1], index=0)
-    assert plan == {"pose": {0}, "label": {0}, "render": {0, 1}}
+def test_pose_gets_a_cpu_of_its_own_and_render_the_others() -> None:
+    assert cpu_plan([0, 1], index=0) == {"pose": {0}, "label": {0}, "render": {1}}
     assert cpu_plan([0, 1], index=1)["pose"] == {1}  # the next pipeline: the next CPU
-    assert cpu_plan([4, 2, 7], index=4)["pose"] == {4}
+    plan = cpu_plan([4, 2, 7], index=4)
+    assert plan["pose"] == {4} and plan["render"] == {2, 7}
     assert cpu_plan([3], index=0) is None  # one CPU: nothing to separate
+
+
+def test_render_may_share_the_pose_cpu() -> None:
+    assert cpu_plan([0, 1], index=0, render="all") == {"pose": {0}, "label": {0},
+                                                       "render": {0, 1}}
+    with pytest.raises(ValueError, match="render CPUs"):
+        cpu_plan([0, 1], render="some")
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no affinity calls here")
