@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python -m benchmarks.runners
 	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/python -m benchmarks.serve
+	$(BIN)/python -m benchmarks.browser
 
 lint: install
 	$(BIN)/ruff check .
@@ -38,12 +39,13 @@ clean:
 
 # ---- the demo avatar: the cpu-rt preset trained on the synthetic target actor ----------
 # Six motions (two seeds each) to train on; two motions never seen in training to evaluate.
-# One run folder, three stages: global (4500 steps, then extended to 9000 with a second
-# learning-rate schedule), temporal (starts from the global generator), face.
+# One run folder, three stages: global (4500 steps, then extended to 9000 and to 13500,
+# each extension with a learning-rate schedule of its own), temporal (starts from the
+# global generator), face.
 AVATAR_DIR      ?= out/avatar
 TRAIN_MOTIONS   := idle wave squat kick turn approach
 HELDOUT_MOTIONS := sidestep dance
-GLOBAL_ITERS    ?= 4500 9000
+GLOBAL_ITERS    ?= 4500 9000 13500
 TEMPORAL_ITERS  ?= 1500
 FACE_ITERS      ?= 3000
 DN              := $(BIN)/dancenow

@@ -15,6 +15,7 @@
   let sendTimer = null, statsTimer = null, counter = 0;
   const sentAt = new Map();       // frame code -> performance.now() when drawn
   let glass = [], unsent = [];    // glass-to-glass samples, ms
+  let glassTotal = 0;             // samples ever taken (glass keeps the last 600)
   let lastPose = null;
   let framesShown = 0;            // avatar frames presented, for the page's own frame rate
 
@@ -80,7 +81,7 @@
         const code = FrameCode.read(ctx, w, h);
         if (code !== null && sentAt.has(code)) {
           const ms = now - sentAt.get(code);
-          if (ms >= 0 && ms < 10000) { glass.push(ms); unsent.push(ms); }
+          if (ms >= 0 && ms < 10000) { glass.push(ms); unsent.push(ms); glassTotal++; }
           if (glass.length > 600) glass.shift();
         }
         drawPose();
@@ -202,7 +203,8 @@
   $("avatar").onchange = async () => { if (pc) { await stop(); start(); } };
   $("token").onchange = loadAvatars;
   window.dancenow = {
-    stats: () => ({ session, glass: [...glass], framesShown, connection: pc && pc.connectionState }),
+    stats: () => ({ session, glass: [...glass], glassTotal, framesShown,
+                   connection: pc && pc.connectionState }),
   };
   loadAvatars();
 })();

@@ -1,0 +1,247 @@
+"""The page in real browsers: avatar frames per second and glass-to-glass latency.
+
+    python -m benchmarks.browser [--browsers chromium firefox] [--seconds 20]
+
+For each browser: `dancenow serve`'s app on a loopback port (one session, the demo
+avatar, pose on ONNX Runtime), the page opened headless with a fake webcam (Chromium:
+a synthetic performer `.y4m`, driven by Playwright; Firefox ESR: its own fake camera,
+driven over WebDriver BiDi), Start pressed. After a warm-up the page's own statistics
+are read over `--seconds`: avatar frames shown per second, glass-to-glass latency from
+the frame codes (p50 / p95), and the server's statistics for the session.
+Results: `results/browser.json` and `results/browser.md`. A browser that is not
+installed is reported as such and left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from benchmarks.firefox_bidi import FIREFOX, Firefox
+from benchmarks.machine import machine
+from benchmarks.report import command_line, write_results
+from engine.avatar import DEMO_AVATAR, AvatarBundle, load_bundle
+from engine.errors import InputError
+from engine.pipeline import PipelineConfig
+from server.app import ServeConfig, create_app
+from server.session import SessionOptions
+from train.synth.clip import ClipSpec, synth_clip
+
+log = logging.getLogger("benchmarks.browser")
+RESULTS = Path(__file__).resolve().parent / "results"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSERS = ("chromium", "firefox")
+WARMUP_FRAMES = 10  # avatar frames shown before the measurement starts
+STARTED = f"window.dancenow.stats().framesShown > {WARMUP_FRAMES}"
+HAS_AVATARS = "document.querySelector('#avatar').options.length > 0"
+
+
+@dataclass
+class PageRun:
+    """What the page saw over the measured seconds (see `window.dancenow.stats()`)."""
+
+    browser: str
+    seconds: float
+    frames_shown: int
+    glass_ms: list[float]  # glass-to-glass samples taken in the window
+    connection: str | None
+    errors: list[str] = field(default_factory=list)
+    server: dict | None = None  # the session's entry in GET /stats at the end
+
+    @classmethod
+    def from_stats(cls, browser: str, before: dict, after: dict, seconds: float,
+                   errors: list[str], server: dict | None) -> PageRun:
+        taken = after["glassTotal"] - before["glassTotal"]
+        glass = after["glass"][-taken:] if taken > 0 else []
+        return cls(browser, seconds, after["framesShown"] - before["framesShown"],
+                   [float(x) for x in glass], after["connection"], list(errors), server)
+
+    @property
+    def fps(self) -> float:
+        return self.frames_shown / self.seconds
+
+    def glass_percentile(self, q: float) -> float | None:
+        return float(np.percentile(self.glass_ms, q)) if self.glass_ms else None
+
+    def summary(self) -> dict:
+        server = self.server or {}
+        return {"browser": self.browser, "seconds": self.seconds, "avatar_fps": self.fps,
+                "glass_to_glass_ms": {"p50_ms": self.glass_percentile(50),
+                                      "p95_ms": self.glass_percentile(95),
+                                      "samples": len(self.glass_ms)},
+                "connection": self.connection, "console_errors": self.errors,
+                "server": {k: server.get(k) for k in ("fps_in", "fps_out", "dropped",
+                                                      "stale_skipped", "latency", "stages")}}
+
+
+def demo_app(pose_models: str | None = None, avatar: str | Path = DEMO_AVATAR
+             ) -> web.Application:
+    """The server's app as `dancenow serve` builds it: one avatar, one session at a time,
+    pose on ONNX Runtime with one thread (its own CPU)."""
+    bundle: AvatarBundle = load_bundle(avatar)
+    pipeline = PipelineConfig(pose_backend="ort-cpu", pose_models=pose_models, pose_threads=1)
+    return create_app(ServeConfig(avatars={bundle.name: bundle}, max_sessions=1,
+                                  session=SessionOptions(pipeline=pipeline)))
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """The app on a free loopback port, in this event loop; yields the page's URL."""
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("/"))
+    finally:
+        await server.close()
+
+
+def performer_webcam(path: Path) -> Path:
+    """A synthetic performer dancing, as the `.y4m` file Chromium's fake webcam plays."""
+    synth_clip(ClipSpec(actor="performer", motion="dance", seconds=4, size=480, fps=30,
+                        seed=6), path, progress=False)
+    return path
+
+
+async def _session_stats(url: str, session: str | None) -> dict | None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(url + "stats") as res:
+        sessions = (await res.json())["sessions"]
+    return next((s for s in sessions if s.get("id") == session), None)
+
+
+async def chromium_run(url: str, seconds: float, webcam: Path,
+                       executable: str | None = CHROMIUM) -> PageRun:
+    """The page in headless Chromium with `webcam` (.y4m) as the camera."""
+    from playwright.async_api import async_playwright
+
+    if executable is None:
+        raise FileNotFoundError("Chromium is not installed (apt install chromium)")
+    errors: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=executable, headless=True, args=[
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={webcam}",
+            "--autoplay-policy=no-user-gesture-required"])
+        try:
+            page = await browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            await page.goto(url)
+            await page.wait_for_function(HAS_AVATARS)
+            await page.click("#start")
+            await page.wait_for_function(STARTED, timeout=60_000)
+            before = await page.evaluate("window.dancenow.stats()")
+            start = time.perf_counter()
+            await asyncio.sleep(seconds)
+            after = await page.evaluate("window.dancenow.stats()")
+            elapsed = time.perf_counter() - start
+            server = await _session_stats(url, after["session"])
+            await page.click("#stop")
+        finally:
+            await browser.close()
+    return PageRun.from_stats("chromium", before, after, elapsed, errors, server)
+
+
+async def firefox_run(url: str, seconds: float, executable: str | None = FIREFOX) -> PageRun:
+    """The page in headless Firefox with its own fake camera."""
+    async with Firefox(executable) as ff:
+        await ff.navigate(url)
+        await ff.wait_for(HAS_AVATARS)
+        await ff.evaluate("document.querySelector('#start').click()", user_gesture=True)
+        await ff.wait_for(STARTED, timeout=60)
+        before = await ff.evaluate("window.dancenow.stats()")
+        start = time.perf_counter()
+        await asyncio.sleep(seconds)
+        after = await ff.evaluate("window.dancenow.stats()")
+        elapsed = time.perf_counter() - start
+        server = await _session_stats(url, after["session"])
+        await ff.evaluate("document.querySelector('#stop').click()")
+        errors = list(ff.errors)
+    return PageRun.from_stats("firefox", before, after, elapsed, errors, server)
+
+
+async def measure(browser: str, app_factory: Callable[[], web.Application], seconds: float,
+                  workdir: Path) -> PageRun:
+    """One session of the page in `browser` against a fresh app."""
+    async with serving(app_factory()) as url:
+        if browser == "chromium":
+            return await chromium_run(url, seconds, performer_webcam(workdir / "webcam.y4m"))
+        if browser == "firefox":
+            return await firefox_run(url, seconds)
+    raise InputError(f"unknown browser {browser!r}: use {' or '.join(BROWSERS)}")
+
+
+def installed(browser: str) -> bool:
+    return (CHROMIUM if browser == "chromium" else FIREFOX) is not None
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = ["# The page in real browsers", "", f"Command: `{report['command']}`", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores; the browser and the server share "
+             f"them. Avatar `{report['avatar']}`, one session, {report['seconds']:.0f} s "
+             "after a warm-up.", "",
+             "| browser | avatar fps | glass-to-glass p50 ms | p95 ms | server fps out | "
+             "server latency p50 ms |", "|---|---:|---:|---:|---:|---:|"]
+    for r in report["runs"]:
+        g, s = r["glass_to_glass_ms"], r["server"]
+        lat = (s.get("latency") or {}).get("p50_ms")
+        cells = [f"{g['p50_ms']:.0f}" if g["p50_ms"] is not None else "—",
+                 f"{g['p95_ms']:.0f}" if g["p95_ms"] is not None else "—",
+                 f"{s['fps_out']:.1f}" if s.get("fps_out") is not None else "—",
+                 f"{lat:.0f}" if lat is not None else "—"]
+        lines.append(f"| {r['browser']} | {r['avatar_fps']:.1f} | " + " | ".join(cells) + " |")
+    for name in report["missing"]:
+        lines.append(f"| {name} | not installed | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--browsers", nargs="+", default=list(BROWSERS), choices=BROWSERS)
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="measured seconds per browser, after the warm-up")
+    parser.add_argument("--avatar", default=str(DEMO_AVATAR), help="avatar bundle")
+    parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.seconds <= 0:
+        parser.error("--seconds must be positive")
+    from export.blazepose import ensure_pose_models
+
+    ensure_pose_models("ort-cpu")
+    runs, missing = [], []
+    with tempfile.TemporaryDirectory(prefix="dancenow-browser-") as tmp:
+        for name in args.browsers:
+            if not installed(name):
+                log.warning("%s is not installed: left out", name)
+                missing.append(name)
+                continue
+            run = asyncio.run(measure(name, lambda: demo_app(avatar=args.avatar),
+                                      args.seconds, Path(tmp)))
+            log.info("%s: %.1f avatar fps, glass-to-glass p50 %s ms", name, run.fps,
+                     run.glass_percentile(50))
+            runs.append(run.summary())
+    report = {"command": command_line("benchmarks.browser", argv), "machine": machine(),
+              "avatar": Path(args.avatar).name, "seconds": args.seconds, "runs": runs,
+              "missing": missing}
+    write_results(args.out, "browser", report, markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
