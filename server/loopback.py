@@ -15,6 +15,7 @@ import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
 from server import framecode
+from server.jitter import use_marker_jitter_buffer
 from server.tracks import TrackSource
 from train.synth.clip import ClipSpec, synthesize
 
@@ -57,7 +58,8 @@ class LoopbackClient:
         self._reader: asyncio.Task | None = None
 
     async def offer(self) -> dict:
-        self.pc.addTransceiver(self.camera, direction="sendrecv")
+        transceiver = self.pc.addTransceiver(self.camera, direction="sendrecv")
+        use_marker_jitter_buffer(transceiver.receiver)  # as a browser: no frame held back
 
         @self.pc.on("track")
         def on_track(track) -> None:  # noqa: ANN001

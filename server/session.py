@@ -24,6 +24,7 @@ from engine.avatar import AvatarBundle
 from engine.errors import InputError
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.timing import summarize_ms
+from server.jitter import use_marker_jitter_buffer
 from server.tracks import AvatarTrack, TrackSource
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,9 @@ class Session:
         @self.pc.on("track")
         def on_track(track) -> None:  # noqa: ANN001 - aiortc track
             if track.kind == "video" and not video.done():
+                for receiver in self.pc.getReceivers():
+                    if receiver.track is track:
+                        use_marker_jitter_buffer(receiver)
                 video.set_result(track)
                 track.on("ended", lambda: self.close_soon("the browser's video ended"))
 
