@@ -16,6 +16,7 @@
   const sentAt = new Map();       // frame code -> performance.now() when drawn
   let glass = [], unsent = [];    // glass-to-glass samples, ms
   let glassTotal = 0;             // samples ever taken (glass keeps the last 600)
+  let poseShown = false;          // the overlay canvas holds a pose
   let lastPose = null;
   let framesShown = 0;            // avatar frames presented, for the page's own frame rate
 
@@ -76,8 +77,13 @@
       const w = avatarVideo.videoWidth, h = avatarVideo.videoHeight;
       framesShown++;
       if (w && h) {
-        readCanvas.width = w; readCanvas.height = h;
-        ctx.drawImage(avatarVideo, 0, 0, w, h);
+        // Only the code's corner is copied out of the video, into a canvas kept
+        // between frames (resizing a canvas reallocates it).
+        if (readCanvas.width !== w || readCanvas.height !== h) {
+          readCanvas.width = w; readCanvas.height = h;
+        }
+        const [sw, sh] = FrameCode.stripSize(w, h);
+        ctx.drawImage(avatarVideo, 0, 0, sw, sh, 0, 0, sw, sh);
         const code = FrameCode.read(ctx, w, h);
         if (code !== null && sentAt.has(code)) {
           const ms = now - sentAt.get(code);
@@ -92,10 +98,16 @@
   }
 
   function drawPose() {
+    const w = avatarVideo.videoWidth, h = avatarVideo.videoHeight;
+    if (poseCanvas.width !== w || poseCanvas.height !== h) {
+      poseCanvas.width = w; poseCanvas.height = h;
+    }
+    const show = $("overlay").checked && lastPose;
+    if (!show && !poseShown) return;  // nothing drawn, nothing to draw
     const ctx = poseCanvas.getContext("2d");
-    poseCanvas.width = avatarVideo.videoWidth; poseCanvas.height = avatarVideo.videoHeight;
-    ctx.clearRect(0, 0, poseCanvas.width, poseCanvas.height);
-    if (!$("overlay").checked || !lastPose) return;
+    ctx.clearRect(0, 0, w, h);
+    poseShown = Boolean(show);
+    if (!show) return;
     ctx.fillStyle = "#0f0";
     for (const [x, y] of lastPose) {
       if (x === null) continue;

@@ -18,11 +18,17 @@ const FrameCode = (() => {
     }
   }
 
+  // The top-left rectangle [width, height] of a frame that holds its code.
+  function stripSize(width, height) {
+    const cell = width / WIDTH_PER_CELL;
+    return [Math.min(width, Math.ceil(BITS * cell) + 1), Math.min(height, Math.ceil(cell) + 1)];
+  }
+
   function read(ctx, width, height) {
     const cell = width / WIDTH_PER_CELL;
     if (cell < 4 || height < cell) return null;
     const half = Math.max(Math.floor(cell / 4), 1), cy = Math.floor(cell / 2);
-    const strip = ctx.getImageData(0, 0, Math.ceil(BITS * cell) + 1, Math.ceil(cell) + 1);
+    const strip = ctx.getImageData(0, 0, ...stripSize(width, height));
     let word = 0;
     for (let i = 0; i < BITS; i++) {
       const cx = Math.floor((i + 0.5) * cell);
@@ -42,5 +48,5 @@ const FrameCode = (() => {
     return checksum(value) === (word & 0xF) ? value : null;
   }
 
-  return { draw, read, MODULO };
+  return { draw, read, stripSize, MODULO };
 })();
