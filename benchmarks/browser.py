@@ -21,7 +21,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +44,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BROWSERS = ("chromium", "firefox")
 WARMUP_FRAMES = 10  # avatar frames shown before the measurement starts
-STARTED = f"window.dancenow.stats().framesShown > {WARMUP_FRAMES}"
+STATS = "window.dancenow.stats()"  # the page's own statistics
+STARTED = f"{STATS}.framesShown > {WARMUP_FRAMES}"
 HAS_AVATARS = "document.querySelector('#avatar').options.length > 0"
 
 
@@ -122,6 +123,20 @@ async def _session_stats(url: str, session: str | None) -> dict | None:
     return next((s for s in sessions if s.get("id") == session), None)
 
 
+async def _measured_window(url: str, seconds: float,
+                           evaluate: Callable[[str], Awaitable[dict]]
+                           ) -> tuple[dict, dict, float, dict | None]:
+    """The page's statistics before and after `seconds` of the session, the seconds
+    measured, and the server's statistics for it (`evaluate`: the browser's way of
+    evaluating an expression in the page)."""
+    before = await evaluate(STATS)
+    start = time.perf_counter()
+    await asyncio.sleep(seconds)
+    after = await evaluate(STATS)
+    elapsed = time.perf_counter() - start
+    return before, after, elapsed, await _session_stats(url, after["session"])
+
+
 async def chromium_run(url: str, seconds: float, webcam: Path,
                        executable: str | None = CHROMIUM) -> PageRun:
     """The page in headless Chromium with `webcam` (.y4m) as the camera."""
@@ -143,12 +158,8 @@ async def chromium_run(url: str, seconds: float, webcam: Path,
             await page.wait_for_function(HAS_AVATARS)
             await page.click("#start")
             await page.wait_for_function(STARTED, timeout=60_000)
-            before = await page.evaluate("window.dancenow.stats()")
-            start = time.perf_counter()
-            await asyncio.sleep(seconds)
-            after = await page.evaluate("window.dancenow.stats()")
-            elapsed = time.perf_counter() - start
-            server = await _session_stats(url, after["session"])
+            before, after, elapsed, server = await _measured_window(url, seconds,
+                                                                    page.evaluate)
             await page.click("#stop")
         finally:
             await browser.close()
@@ -162,12 +173,7 @@ async def firefox_run(url: str, seconds: float, executable: str | None = FIREFOX
         await ff.wait_for(HAS_AVATARS)
         await ff.evaluate("document.querySelector('#start').click()", user_gesture=True)
         await ff.wait_for(STARTED, timeout=60)
-        before = await ff.evaluate("window.dancenow.stats()")
-        start = time.perf_counter()
-        await asyncio.sleep(seconds)
-        after = await ff.evaluate("window.dancenow.stats()")
-        elapsed = time.perf_counter() - start
-        server = await _session_stats(url, after["session"])
+        before, after, elapsed, server = await _measured_window(url, seconds, ff.evaluate)
         await ff.evaluate("document.querySelector('#stop').click()")
         errors = list(ff.errors)
     return PageRun.from_stats("firefox", before, after, elapsed, errors, server)
