@@ -85,7 +85,7 @@ class AvatarRenderer:
         inside = np.array([0, 0, side])
 
         def patch(t: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray(t[0, :, y0:y0 + side, x0:x0 + side].transpose(1, 2, 0))
+            return _chw_to_hwc(t[..., y0:y0 + side, x0:x0 + side])
 
         image = patch(frame)
         feed = {"label_crop": _hwc_to_nchw(crop_resize(patch(label), inside, crop)),
