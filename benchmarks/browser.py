@@ -45,17 +45,26 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BROWSERS = ("chromium", "firefox")
 WARMUP_FRAMES = 10  # avatar frames shown before the measurement starts
 STATS = "window.dancenow.stats()"  # the page's own statistics
-STARTED = f"{STATS}.framesShown > {WARMUP_FRAMES}"
+STARTED = f"window.dancenow.shown() > {WARMUP_FRAMES}"
 HAS_AVATARS = "document.querySelector('#avatar').options.length > 0"
+
+
+COUNTERS = ("framesShown", "presented", "framesReceived", "framesDecoded", "framesDropped")
 
 
 @dataclass
 class PageRun:
-    """What the page saw over the measured seconds (see `window.dancenow.stats()`)."""
+    """What the page saw over the measured seconds (see `window.dancenow.stats()`).
+
+    `frames` holds the window's counts: `framesReceived` / `framesDecoded` /
+    `framesDropped` are the avatar video's inbound-rtp counters (what the browser got
+    and decoded), `presented` the frames it put on screen, `framesShown` the page's own
+    per-frame callbacks (which skip frames while the page's thread is busy).
+    """
 
     browser: str
     seconds: float
-    frames_shown: int
+    frames: dict[str, int]
     glass_ms: list[float]  # glass-to-glass samples taken in the window
     connection: str | None
     errors: list[str] = field(default_factory=list)
@@ -66,25 +75,38 @@ class PageRun:
                    errors: list[str], server: dict | None) -> PageRun:
         taken = after["glassTotal"] - before["glassTotal"]
         glass = after["glass"][-taken:] if taken > 0 else []
-        return cls(browser, seconds, after["framesShown"] - before["framesShown"],
-                   [float(x) for x in glass], after["connection"], list(errors), server)
+        frames = {k: int(after.get(k, 0)) - int(before.get(k, 0)) for k in COUNTERS}
+        return cls(browser, seconds, frames, [float(x) for x in glass],
+                   after["connection"], list(errors), server)
+
+    def rate(self, counter: str) -> float:
+        return self.frames[counter] / self.seconds
 
     @property
     def fps(self) -> float:
-        return self.frames_shown / self.seconds
+        """Avatar frames decoded per second: the frames the browser received whole."""
+        return self.rate("framesDecoded")
+
+    @property
+    def shown_fps(self) -> float:
+        """Avatar frames presented on the page per second."""
+        return self.rate("presented")
 
     def glass_percentile(self, q: float) -> float | None:
         return float(np.percentile(self.glass_ms, q)) if self.glass_ms else None
 
     def summary(self) -> dict:
         server = self.server or {}
-        return {"browser": self.browser, "seconds": self.seconds, "avatar_fps": self.fps,
+        return {"browser": self.browser, "seconds": self.seconds,
+                "decoded_fps": self.fps, "presented_fps": self.shown_fps,
+                "callback_fps": self.rate("framesShown"), "frames": self.frames,
                 "glass_to_glass_ms": {"p50_ms": self.glass_percentile(50),
                                       "p95_ms": self.glass_percentile(95),
                                       "samples": len(self.glass_ms)},
                 "connection": self.connection, "console_errors": self.errors,
-                "server": {k: server.get(k) for k in ("fps_in", "fps_out", "dropped",
-                                                      "stale_skipped", "latency", "stages")}}
+                "server": {k: server.get(k) for k in ("fps_in", "fps_out", "sent_fps",
+                                                      "dropped", "stale_skipped", "latency",
+                                                      "stages")}}
 
 
 def demo_app(pose_models: str | None = None, avatar: str | Path = DEMO_AVATAR
@@ -127,14 +149,19 @@ async def _measured_window(url: str, seconds: float,
                            evaluate: Callable[[str], Awaitable[dict]]
                            ) -> tuple[dict, dict, float, dict | None]:
     """The page's statistics before and after `seconds` of the session, the seconds
-    measured, and the server's statistics for it (`evaluate`: the browser's way of
+    measured, and the server's statistics for it at the end, with `sent_fps`: the
+    avatar frames it sent per second over the window (`evaluate`: the browser's way of
     evaluating an expression in the page)."""
     before = await evaluate(STATS)
+    server_before = await _session_stats(url, before["session"])
     start = time.perf_counter()
     await asyncio.sleep(seconds)
     after = await evaluate(STATS)
     elapsed = time.perf_counter() - start
-    return before, after, elapsed, await _session_stats(url, after["session"])
+    server = await _session_stats(url, after["session"])
+    if server is not None and server_before is not None:
+        server["sent_fps"] = (server["frames_sent"] - server_before["frames_sent"]) / elapsed
+    return before, after, elapsed, server
 
 
 async def chromium_run(url: str, seconds: float, webcam: Path,
@@ -200,18 +227,19 @@ def markdown(report: dict) -> str:
              f"Machine: {m['cpu']}, {m['cores']} cores; the browser and the server share "
              f"them. Avatar `{report['avatar']}`, one session, {report['seconds']:.0f} s "
              "after a warm-up.", "",
-             "| browser | avatar fps | glass-to-glass p50 ms | p95 ms | server fps out | "
-             "server latency p50 ms |", "|---|---:|---:|---:|---:|---:|"]
+             "| browser | avatar fps decoded | presented | glass-to-glass p50 ms | p95 ms | "
+             "server fps out | server latency p50 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in report["runs"]:
         g, s = r["glass_to_glass_ms"], r["server"]
         lat = (s.get("latency") or {}).get("p50_ms")
-        cells = [f"{g['p50_ms']:.0f}" if g["p50_ms"] is not None else "—",
+        cells = [f"{r['decoded_fps']:.1f}", f"{r['presented_fps']:.1f}",
+                 f"{g['p50_ms']:.0f}" if g["p50_ms"] is not None else "—",
                  f"{g['p95_ms']:.0f}" if g["p95_ms"] is not None else "—",
                  f"{s['fps_out']:.1f}" if s.get("fps_out") is not None else "—",
                  f"{lat:.0f}" if lat is not None else "—"]
-        lines.append(f"| {r['browser']} | {r['avatar_fps']:.1f} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['browser']} | " + " | ".join(cells) + " |")
     for name in report["missing"]:
-        lines.append(f"| {name} | not installed | | | | |")
+        lines.append(f"| {name} | not installed | | | | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -239,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             run = asyncio.run(measure(name, lambda: demo_app(avatar=args.avatar),
                                       args.seconds, Path(tmp)))
-            log.info("%s: %.1f avatar fps, glass-to-glass p50 %s ms", name, run.fps,
-                     run.glass_percentile(50))
+            log.info("%s: %.1f avatar fps decoded, %.1f presented, glass-to-glass p50 %s ms",
+                     name, run.fps, run.shown_fps, run.glass_percentile(50))
             runs.append(run.summary())
     report = {"command": command_line("benchmarks.browser", argv), "machine": machine(),
               "avatar": Path(args.avatar).name, "seconds": args.seconds, "runs": runs,

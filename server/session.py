@@ -55,6 +55,7 @@ class Session:
         self.started = time.time()
         self.glass: deque[float] = deque(maxlen=600)  # glass-to-glass ms from the page
         self._pose_channel = None  # the page's "pose" data channel, for its overlay
+        self.overlay = False  # the page shows the overlay: send it the pose of each frame
 
     # -- signalling ------------------------------------------------------------------------
     async def answer(self, offer: RTCSessionDescription) -> RTCSessionDescription:
@@ -78,6 +79,7 @@ class Session:
         def on_channel(channel) -> None:  # noqa: ANN001 - aiortc RTCDataChannel
             if channel.label == "pose":
                 self._pose_channel = channel
+                channel.on("message", self._on_pose_message)
 
         @self.pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -111,10 +113,20 @@ class Session:
             self.track.finish()
             self.close_soon("the pipeline ended")
 
+    def _on_pose_message(self, message: str | bytes) -> None:
+        """The page's `{"overlay": true|false}`: whether to send it the poses."""
+        try:
+            wanted = json.loads(message)["overlay"]
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("%s: ignored a pose channel message (%s): %.80r", self.id, exc, message)
+            return
+        self.overlay = bool(wanted)
+
     async def _sink(self, frame: LiveFrame) -> None:
         await self.track.sink(frame)
         channel = self._pose_channel
-        if channel is not None and channel.readyState == "open" and frame.normalized is not None:
+        if (self.overlay and channel is not None and channel.readyState == "open"
+                and frame.normalized is not None):
             points = [[None, None] if not np.isfinite(p[:2]).all() else
                       [round(float(p[0]), 1), round(float(p[1]), 1)] for p in frame.normalized]
             channel.send(json.dumps(points))

@@ -1,5 +1,8 @@
 // dancenow page: camera -> (frame code drawn in) -> WebRTC -> server; avatar back on the
-// same connection; glass-to-glass latency from the frame code read off the avatar video.
+// same connection; glass-to-glass latency from the frame code read off the avatar video,
+// from the camera frame's capture to the avatar frame's display. The page sends as many
+// camera frames a second as the server keeps up with (sendrate.js), and the server sends
+// the pose for the overlay only while the overlay is on.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -7,18 +10,21 @@
   const sendCanvas = $("sendCanvas"), readCanvas = $("readCanvas");
   const message = $("message");
   const MAX_SEND = 320;            // longest side of the video sent, pixels
-  const SEND_FPS = 30;             // camera frames sent per second
+  const SEND_FPS = 30;             // camera frames sent per second, at most
   const params = new URLSearchParams(location.search);
   if (params.get("token")) $("token").value = params.get("token");
 
   let pc = null, session = null, localStream = null, poseChannel = null;
   let sendTimer = null, statsTimer = null, counter = 0;
+  let sendRate = SendRate.create({ max: SEND_FPS });
+  let lastCounters = null;        // performance.now() of the last /stats read
   const sentAt = new Map();       // frame code -> performance.now() when drawn
   let glass = [], unsent = [];    // glass-to-glass samples, ms
   let glassTotal = 0;             // samples ever taken (glass keeps the last 600)
   let poseShown = false;          // the overlay canvas holds a pose
   let lastPose = null;
-  let framesShown = 0;            // avatar frames presented, for the page's own frame rate
+  let framesShown = 0;            // avatar frame callbacks the page ran
+  let presented = 0;              // avatar frames the browser presented (callbacks can skip some)
 
   function say(text, ok = false) {
     message.textContent = text;
@@ -54,28 +60,57 @@
     }
   }
 
-  // Camera frames go through a canvas that draws the frame code into them.
+  // Camera frames go through a canvas that draws the frame code into them, as many a
+  // second as the server keeps up with (`sendRate`), each captured as it is drawn.
   function startSending(width, height) {
     sendCanvas.width = width; sendCanvas.height = height;
-    const ctx = sendCanvas.getContext("2d");
-    const draw = () => {
-      if (!localStream) return;
+    const ctx = sendCanvas.getContext("2d", { alpha: false });
+    // Captured on request, one frame per drawing (the track's method in Chromium, the
+    // stream's in Firefox); else at the camera's rate.
+    let stream = sendCanvas.captureStream(0);
+    const track = stream.getVideoTracks()[0];
+    let capture = null;
+    if (typeof track.requestFrame === "function") capture = () => track.requestFrame();
+    else if (typeof stream.requestFrame === "function") capture = () => stream.requestFrame();
+    else stream = sendCanvas.captureStream(SEND_FPS);
+    // `captured`: when the camera took the frame, where the browser says (Chromium's
+    // captureTime), else when the page got it.
+    const draw = (now, captured) => {
+      if (!sendRate.take(now)) return;
       ctx.drawImage(camera, 0, 0, width, height);
       counter = (counter + 1) % FrameCode.MODULO;
       FrameCode.draw(ctx, width, counter);
-      sentAt.set(counter, performance.now());
+      if (capture) capture();
+      sentAt.set(counter, captured === undefined ? performance.now() : captured);
       if (sentAt.size > 600) sentAt.delete(sentAt.keys().next().value);
     };
-    sendTimer = setInterval(draw, 1000 / SEND_FPS);
-    return sendCanvas.captureStream(SEND_FPS);
+    if ("requestVideoFrameCallback" in camera) {
+      // Once per new camera frame, as soon as it is there.
+      const onCameraFrame = (now, meta) => {
+        if (!localStream) return;
+        draw(now, meta && meta.captureTime > 0 ? meta.captureTime : undefined);
+        camera.requestVideoFrameCallback(onCameraFrame);
+      };
+      camera.requestVideoFrameCallback(onCameraFrame);
+    } else {
+      sendTimer = setInterval(() => localStream && draw(performance.now()), 1000 / SEND_FPS);
+    }
+    return stream;
   }
 
   function watchAvatar() {
     const ctx = readCanvas.getContext("2d", { willReadFrequently: true });
-    const onFrame = (now) => {
+    let firstPresented = null;
+    const onFrame = (now, meta) => {
       if (!pc) return;
       const w = avatarVideo.videoWidth, h = avatarVideo.videoHeight;
       framesShown++;
+      if (meta && meta.presentedFrames !== undefined) {
+        if (firstPresented === null) firstPresented = meta.presentedFrames - 1;
+        presented = meta.presentedFrames - firstPresented;
+      } else {
+        presented = framesShown;
+      }
       if (w && h) {
         // Only the code's corner is copied out of the video, into a canvas kept
         // between frames (resizing a canvas reallocates it).
@@ -86,7 +121,9 @@
         ctx.drawImage(avatarVideo, 0, 0, sw, sh, 0, 0, sw, sh);
         const code = FrameCode.read(ctx, w, h);
         if (code !== null && sentAt.has(code)) {
-          const ms = now - sentAt.get(code);
+          // Until the frame is on screen: the browser's expected display time for it.
+          const shown = meta && meta.expectedDisplayTime > 0 ? meta.expectedDisplayTime : now;
+          const ms = shown - sentAt.get(code);
           if (ms >= 0 && ms < 10000) { glass.push(ms); unsent.push(ms); glassTotal++; }
           if (glass.length > 600) glass.shift();
         }
@@ -135,6 +172,11 @@
                    glass.length ? `${pct(glass, 0.5).toFixed(0)} / ${pct(glass, 0.95).toFixed(0)} ms`
                    : "measuring..."]];
     if (mine) {
+      const now = performance.now();
+      sendRate.update({ out: mine.frames_out, lost: mine.dropped + mine.stale_skipped },
+                      lastCounters === null ? 0 : (now - lastCounters) / 1000);
+      lastCounters = now;
+      rows.push(["camera frames sent", `${sendRate.fps.toFixed(0)} / s`]);
       rows.push(["input / output fps", `${mine.fps_in.toFixed(1)} / ${mine.fps_out.toFixed(1)}`]);
       rows.push(["dropped frames", String(mine.dropped)]);
       for (const [stage, s] of Object.entries(mine.stages || {})) {
@@ -164,10 +206,13 @@
     // The pose model sees a 256 px crop: sending more than MAX_SEND px only costs coding time.
     const w = settings.width || 640, h = settings.height || 480;
     const k = Math.min(1, MAX_SEND / Math.max(w, h));
+    sendRate = SendRate.create({ max: SEND_FPS });
+    lastCounters = null;
     const marked = startSending(Math.round(w * k / 2) * 2, Math.round(h * k / 2) * 2);
     pc = new RTCPeerConnection();
     poseChannel = pc.createDataChannel("pose");
     poseChannel.onmessage = (e) => { try { lastPose = JSON.parse(e.data); } catch (_) { lastPose = null; } };
+    poseChannel.onopen = tellOverlay;
     pc.addTransceiver(marked.getVideoTracks()[0], { direction: "sendrecv" });
     pc.ontrack = (e) => {
       // A live avatar: ask the browser to show each frame as soon as it is decoded
@@ -208,15 +253,38 @@
     $("start").disabled = false; $("calibrate").disabled = true; $("stop").disabled = true;
   }
 
+  // The server sends the pose for the overlay only while the overlay is on.
+  function tellOverlay() {
+    if (poseChannel && poseChannel.readyState === "open") {
+      poseChannel.send(JSON.stringify({ overlay: $("overlay").checked }));
+    }
+  }
+
   $("start").onclick = start;
+  $("overlay").onchange = tellOverlay;
   $("stop").onclick = () => { stop(); say("Stopped."); };
   $("calibrate").onclick = () => session && api("/control", { session, action: "calibrate" })
     .then(() => say("Calibrating: stand where you will dance.", true)).catch((e) => say(e.message));
   $("avatar").onchange = async () => { if (pc) { await stop(); start(); } };
   $("token").onchange = loadAvatars;
+  // The avatar video's receive counters (inbound-rtp), for frames received and decoded
+  // whether or not the page got to show each of them.
+  async function received() {
+    const counts = { framesReceived: 0, framesDecoded: 0, framesDropped: 0 };
+    if (!pc) return counts;
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp" && (r.kind || r.mediaType) === "video") {
+        for (const k of Object.keys(counts)) counts[k] += r[k] || 0;
+      }
+    });
+    return counts;
+  }
+
   window.dancenow = {
-    stats: () => ({ session, glass: [...glass], glassTotal, framesShown,
-                   connection: pc && pc.connectionState }),
+    stats: async () => ({ session, glass: [...glass], glassTotal, framesShown, presented,
+                         sendFps: sendRate.fps,
+                         connection: pc && pc.connectionState, ...(await received()) }),
+    shown: () => framesShown,
   };
   loadAvatars();
 })();

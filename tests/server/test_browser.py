@@ -1,5 +1,6 @@
 """The page in real browsers: it connects to `dancenow serve`'s app, shows the avatar for
-10 s and measures glass-to-glass latency from the frame codes, without console errors.
+10 s (decoded at 15 fps or more in Chromium) and measures glass-to-glass latency from
+the frame codes, without console errors.
 
 * Debian's Chromium, headless, driven by Playwright, with a fake webcam playing a
   synthetic performer (.y4m);
@@ -22,14 +23,13 @@ log = logging.getLogger(__name__)
 SECONDS = 10.0
 
 
-def _check(run: PageRun) -> None:
-    log.info("%s: %.1f avatar fps, glass-to-glass p50 %s / p95 %s ms over %d frames",
-             run.browser, run.fps, run.glass_percentile(50), run.glass_percentile(95),
-             len(run.glass_ms))
+def _check(run: PageRun, min_fps: float) -> None:
+    log.info("%s: %.1f avatar fps decoded (%.1f presented), glass-to-glass p50 %s / p95 %s ms "
+             "over %d frames", run.browser, run.fps, run.shown_fps, run.glass_percentile(50),
+             run.glass_percentile(95), len(run.glass_ms))
     assert run.connection == "connected"
-    # A stream, not a trickle. How fast it is on a given machine is the browser
-    # benchmark's business (benchmarks/results/browser.md), not a timed assertion.
-    assert run.fps >= 5
+    assert run.fps >= min_fps, run.frames
+    assert run.frames["framesDropped"] <= 0.1 * run.frames["framesDecoded"], run.frames
     assert len(run.glass_ms) > 20 and 0 < run.glass_percentile(50) < 2000
     assert run.server is not None and run.server["fps_out"] > 0
     assert not run.errors, run.errors
@@ -37,11 +37,14 @@ def _check(run: PageRun) -> None:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)")
 def test_chromium_shows_the_avatar_and_measures_glass_to_glass(pose_models, tmp_path) -> None:
+    # The issue's floor: 15 frames a second decoded (the browser benchmark measures 20-24
+    # here, with the browser and the server on the same 2 cores).
     _check(asyncio.run(measure("chromium", lambda: demo_app(str(pose_models)), SECONDS,
-                               tmp_path)))
+                               tmp_path)), min_fps=15)
 
 
 def test_firefox_shows_the_avatar_and_measures_glass_to_glass(pose_models, firefox,
                                                               tmp_path) -> None:
+    # Firefox ESR's own fake camera and its heavier media stack: 16-19 fps measured here.
     _check(asyncio.run(measure("firefox", lambda: demo_app(str(pose_models)), SECONDS,
-                               tmp_path)))
+                               tmp_path)), min_fps=10)
