@@ -49,6 +49,8 @@ STARTED = f"window.dancenow.shown() > {WARMUP_FRAMES}"
 HAS_AVATARS = "document.querySelector('#avatar').options.length > 0"
 
 
+SERVER_KEYS = ("fps_in", "fps_out", "sent_fps", "send_fps_asked", "dropped", "stale_skipped",
+               "latency", "stages")  # of the session's statistics, kept in the results
 COUNTERS = ("framesShown", "presented", "framesReceived", "framesDecoded", "framesDropped")
 
 
@@ -104,9 +106,7 @@ class PageRun:
                                       "p95_ms": self.glass_percentile(95),
                                       "samples": len(self.glass_ms)},
                 "connection": self.connection, "console_errors": self.errors,
-                "server": {k: server.get(k) for k in ("fps_in", "fps_out", "sent_fps",
-                                                      "dropped", "stale_skipped", "latency",
-                                                      "stages")}}
+                "server": {k: server.get(k) for k in SERVER_KEYS}}
 
 
 def demo_app(pose_models: str | None = None, avatar: str | Path = DEMO_AVATAR

@@ -2,12 +2,15 @@
 
 Used by the tests and the load benchmark in place of a browser: the camera track draws
 the frame code into each frame it sends (as the page does), and every received frame's
-code gives the round trip from capture to arrival.
+code gives the round trip from capture to arrival. Like the page, it opens the session's
+control channel and sends as many camera frames a second as the server asks for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 
 import av
@@ -16,8 +19,13 @@ from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
 from server import framecode
 from server.jitter import use_marker_jitter_buffer
+from server.sendrate import FramePacer
+from server.session import CONTROL_CHANNEL
 from server.tracks import TrackSource
 from train.synth.clip import ClipSpec, synthesize
+
+log = logging.getLogger(__name__)
+CAMERA_FPS = 30
 
 
 def performer_frames(seconds: float = 2.0, size: int = 256, fps: int = 15) -> list:
@@ -28,16 +36,21 @@ def performer_frames(seconds: float = 2.0, size: int = 256, fps: int = 15) -> li
 
 
 class PerformerTrack(VideoStreamTrack):
-    """Synthetic camera: the clip's frames in a loop at 30 fps, each with its frame code."""
+    """Synthetic camera: the clip's frames in a loop at 30 fps, each with its frame code;
+    of those, `pacer.fps` a second are sent."""
 
     def __init__(self, frames: list[np.ndarray]) -> None:
         super().__init__()
         self.frames = frames
         self.sent: dict[int, float] = {}
         self.count = 0
+        self.pacer = FramePacer(CAMERA_FPS)
 
     async def recv(self) -> av.VideoFrame:
-        pts, time_base = await self.next_timestamp()
+        while True:
+            pts, time_base = await self.next_timestamp()
+            if self.pacer.take(time.perf_counter()):
+                break
         image = self.frames[self.count % len(self.frames)].copy()
         code = self.count % framecode.MODULO
         if framecode.fits(image):
@@ -55,7 +68,25 @@ class LoopbackClient:
         self.camera = PerformerTrack(frames)
         self.received: list[tuple[float, np.ndarray]] = []
         self.round_trips: list[float] = []
+        self.poses: list[list] = []  # poses the server sent (while the overlay is on)
         self._reader: asyncio.Task | None = None
+        self.control = self.pc.createDataChannel(CONTROL_CHANNEL)
+        self.control.on("message", self._on_control)
+
+    def _on_control(self, message: str | bytes) -> None:
+        try:
+            msg = json.loads(message)
+        except ValueError:
+            log.warning("ignored a control message that is not JSON: %.80r", message)
+            return
+        if "pose" in msg:
+            self.poses.append(msg["pose"])
+        if isinstance(msg.get("send_fps"), int | float) and msg["send_fps"] > 0:
+            self.camera.pacer.fps = min(CAMERA_FPS, float(msg["send_fps"]))
+
+    def show_overlay(self, on: bool) -> None:
+        """Ask for the pose of each frame (as the page's overlay switch does)."""
+        self.control.send(json.dumps({"overlay": on}))
 
     async def offer(self) -> dict:
         transceiver = self.pc.addTransceiver(self.camera, direction="sendrecv")

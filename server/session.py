@@ -2,9 +2,13 @@
 
 A session starts from the browser's offer: the incoming video track feeds a
 `LivePipeline`, whose output goes back as an `AvatarTrack` on the same connection
-(VP8 preferred by default). It ends when the browser leaves (track ended, connection
-failed or closed), on `stop`, or when the server shuts down; ending stops the pipeline,
-waits for its stages, releases its models and threads, and closes the connection.
+(VP8 preferred by default). On the client's "control" data channel the session asks,
+once a second, for the camera frame rate it keeps up with (`server.sendrate`), and sends
+each frame's pose while the client's overlay is on (`{"overlay": true}` from it).
+
+It ends when the browser leaves (track ended, connection failed or closed), on `stop`,
+or when the server shuts down; ending stops the pipeline, waits for its stages, releases
+its models and threads, and closes the connection.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ from engine.errors import InputError
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.timing import summarize_ms
 from server.jitter import use_marker_jitter_buffer
+from server.sendrate import SendRate
 from server.tracks import AvatarTrack, TrackSource
 
 log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
+CONTROL_CHANNEL = "control"
+RATE_SECONDS = 1.0  # how often the session revises the frame rate it asks for
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,10 @@ class Session:
         self.closed = asyncio.Event()
         self.started = time.time()
         self.glass: deque[float] = deque(maxlen=600)  # glass-to-glass ms from the page
-        self._pose_channel = None  # the page's "pose" data channel, for its overlay
-        self.overlay = False  # the page shows the overlay: send it the pose of each frame
+        self._control = None  # the client's control data channel
+        self.overlay = False  # the client shows the overlay: send it the pose of each frame
+        self.send_rate = SendRate()
+        self._rate: asyncio.Task | None = None
 
     # -- signalling ------------------------------------------------------------------------
     async def answer(self, offer: RTCSessionDescription) -> RTCSessionDescription:
@@ -77,9 +86,9 @@ class Session:
 
         @self.pc.on("datachannel")
         def on_channel(channel) -> None:  # noqa: ANN001 - aiortc RTCDataChannel
-            if channel.label == "pose":
-                self._pose_channel = channel
-                channel.on("message", self._on_pose_message)
+            if channel.label == CONTROL_CHANNEL:
+                self._control = channel
+                channel.on("message", self._on_control_message)
 
         @self.pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -95,6 +104,7 @@ class Session:
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         self.source = TrackSource(video.result())
         self._run = asyncio.create_task(self._pipeline_task())
+        self._rate = asyncio.create_task(self._rate_task())
         return self.pc.localDescription
 
     def _prefer_codec(self, sender: RTCRtpSender) -> None:
@@ -113,23 +123,39 @@ class Session:
             self.track.finish()
             self.close_soon("the pipeline ended")
 
-    def _on_pose_message(self, message: str | bytes) -> None:
-        """The page's `{"overlay": true|false}`: whether to send it the poses."""
+    def _on_control_message(self, message: str | bytes) -> None:
+        """The client's `{"overlay": true|false}`: whether to send it the poses."""
         try:
             wanted = json.loads(message)["overlay"]
         except (ValueError, TypeError, KeyError) as exc:
-            log.warning("%s: ignored a pose channel message (%s): %.80r", self.id, exc, message)
+            log.warning("%s: ignored a control message (%s): %.80r", self.id, exc, message)
             return
         self.overlay = bool(wanted)
 
+    def _send_control(self, message: dict) -> None:
+        channel = self._control
+        if channel is not None and channel.readyState == "open":
+            channel.send(json.dumps(message))
+
+    async def _rate_task(self) -> None:
+        """Once a second: the frame rate the client should send, from the pipeline's
+        output and losses (see server.sendrate)."""
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(RATE_SECONDS)
+            now = time.perf_counter()
+            snap = self.pipeline.snapshot()
+            lost = snap["dropped"] + (self.source.skipped if self.source else 0)
+            fps = self.send_rate.update(snap["frames_out"], lost, now - last)
+            last = now
+            self._send_control({"send_fps": round(fps, 1)})
+
     async def _sink(self, frame: LiveFrame) -> None:
         await self.track.sink(frame)
-        channel = self._pose_channel
-        if (self.overlay and channel is not None and channel.readyState == "open"
-                and frame.normalized is not None):
+        if self.overlay and frame.normalized is not None:
             points = [[None, None] if not np.isfinite(p[:2]).all() else
                       [round(float(p[0]), 1), round(float(p[1]), 1)] for p in frame.normalized]
-            channel.send(json.dumps(points))
+            self._send_control({"pose": points})
 
     # -- controls and statistics -------------------------------------------------------
     def control(self, action: str) -> None:
@@ -151,6 +177,7 @@ class Session:
                 "frames_sent": self.track.frames_sent,
                 "frame_codes_seen": self.source.codes_seen if self.source else 0,
                 "stale_skipped": self.source.skipped if self.source else 0,
+                "send_fps_asked": round(self.send_rate.fps, 1),
                 "glass_to_glass": None if glass is None else
                 {"p50_ms": glass["p50_ms"], "p95_ms": glass["p95_ms"],
                  "samples": glass["count"]}}
@@ -166,6 +193,9 @@ class Session:
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
+        if self._rate is not None:
+            self._rate.cancel()
+            await asyncio.gather(self._rate, return_exceptions=True)
         if self.pipeline is not None:
             self.pipeline.stop()
         if self._run is not None and self._run is not asyncio.current_task():

@@ -1,8 +1,9 @@
 // dancenow page: camera -> (frame code drawn in) -> WebRTC -> server; avatar back on the
 // same connection; glass-to-glass latency from the frame code read off the avatar video,
 // from the camera frame's capture to the avatar frame's display. The page sends as many
-// camera frames a second as the server keeps up with (sendrate.js), and the server sends
-// the pose for the overlay only while the overlay is on.
+// camera frames a second as the server asks for on the control channel (it asks for what
+// it keeps up with), and the server sends the pose for the overlay only while the
+// overlay is on.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -14,10 +15,9 @@
   const params = new URLSearchParams(location.search);
   if (params.get("token")) $("token").value = params.get("token");
 
-  let pc = null, session = null, localStream = null, poseChannel = null;
+  let pc = null, session = null, localStream = null, control = null;
   let sendTimer = null, statsTimer = null, counter = 0;
-  let sendRate = SendRate.create({ max: SEND_FPS });
-  let lastCounters = null;        // performance.now() of the last /stats read
+  let pacer = FramePacer.create(SEND_FPS);  // the rate the server asks for
   const sentAt = new Map();       // frame code -> performance.now() when drawn
   let glass = [], unsent = [];    // glass-to-glass samples, ms
   let glassTotal = 0;             // samples ever taken (glass keeps the last 600)
@@ -61,7 +61,7 @@
   }
 
   // Camera frames go through a canvas that draws the frame code into them, as many a
-  // second as the server keeps up with (`sendRate`), each captured as it is drawn.
+  // second as the server asks for (`pacer`), each captured as it is drawn.
   function startSending(width, height) {
     sendCanvas.width = width; sendCanvas.height = height;
     const ctx = sendCanvas.getContext("2d", { alpha: false });
@@ -76,7 +76,7 @@
     // `captured`: when the camera took the frame, where the browser says (Chromium's
     // captureTime), else when the page got it.
     const draw = (now, captured) => {
-      if (!sendRate.take(now)) return;
+      if (!pacer.take(now / 1000)) return;
       ctx.drawImage(camera, 0, 0, width, height);
       counter = (counter + 1) % FrameCode.MODULO;
       FrameCode.draw(ctx, width, counter);
@@ -172,11 +172,7 @@
                    glass.length ? `${pct(glass, 0.5).toFixed(0)} / ${pct(glass, 0.95).toFixed(0)} ms`
                    : "measuring..."]];
     if (mine) {
-      const now = performance.now();
-      sendRate.update({ out: mine.frames_out, lost: mine.dropped + mine.stale_skipped },
-                      lastCounters === null ? 0 : (now - lastCounters) / 1000);
-      lastCounters = now;
-      rows.push(["camera frames sent", `${sendRate.fps.toFixed(0)} / s`]);
+      rows.push(["camera frames sent", `${pacer.fps.toFixed(0)} / s (the server's ask)`]);
       rows.push(["input / output fps", `${mine.fps_in.toFixed(1)} / ${mine.fps_out.toFixed(1)}`]);
       rows.push(["dropped frames", String(mine.dropped)]);
       for (const [stage, s] of Object.entries(mine.stages || {})) {
@@ -206,13 +202,19 @@
     // The pose model sees a 256 px crop: sending more than MAX_SEND px only costs coding time.
     const w = settings.width || 640, h = settings.height || 480;
     const k = Math.min(1, MAX_SEND / Math.max(w, h));
-    sendRate = SendRate.create({ max: SEND_FPS });
-    lastCounters = null;
+    pacer = FramePacer.create(SEND_FPS);
     const marked = startSending(Math.round(w * k / 2) * 2, Math.round(h * k / 2) * 2);
     pc = new RTCPeerConnection();
-    poseChannel = pc.createDataChannel("pose");
-    poseChannel.onmessage = (e) => { try { lastPose = JSON.parse(e.data); } catch (_) { lastPose = null; } };
-    poseChannel.onopen = tellOverlay;
+    // The control channel: the overlay switch out; the pose for it and the camera
+    // frame rate to send in.
+    control = pc.createDataChannel("control");
+    control.onmessage = (e) => {
+      let msg = null;
+      try { msg = JSON.parse(e.data); } catch (_) { return; }
+      if (msg.pose !== undefined) lastPose = msg.pose;
+      if (msg.send_fps > 0) pacer.fps = Math.min(SEND_FPS, msg.send_fps);
+    };
+    control.onopen = tellOverlay;
     pc.addTransceiver(marked.getVideoTracks()[0], { direction: "sendrecv" });
     pc.ontrack = (e) => {
       // A live avatar: ask the browser to show each frame as soon as it is decoded
@@ -255,8 +257,8 @@
 
   // The server sends the pose for the overlay only while the overlay is on.
   function tellOverlay() {
-    if (poseChannel && poseChannel.readyState === "open") {
-      poseChannel.send(JSON.stringify({ overlay: $("overlay").checked }));
+    if (control && control.readyState === "open") {
+      control.send(JSON.stringify({ overlay: $("overlay").checked }));
     }
   }
 
@@ -282,7 +284,7 @@
 
   window.dancenow = {
     stats: async () => ({ session, glass: [...glass], glassTotal, framesShown, presented,
-                         sendFps: sendRate.fps,
+                         sendFps: pacer.fps,
                          connection: pc && pc.connectionState, ...(await received()) }),
     shown: () => framesShown,
   };

@@ -45,25 +45,28 @@ def test_a_session_streams_the_avatar_back_and_ends_cleanly(tiny_bundles, frames
 
     async def body(http, app) -> None:  # noqa: ANN001
         client = Client(frames)
-        poses: list = []
-        channel = client.pc.createDataChannel("pose")  # as the page's overlay does
-        channel.on("message", lambda m: poses.append(json.loads(m)))
+        asked: list[float] = []
+        client.control.on("message", lambda m: asked.append(json.loads(m).get("send_fps")))
         res = await http.post("/offer", json=await client.offer())
         assert res.status == 200, await res.text()
         answer = await res.json()
         assert answer["type"] == "answer" and "VP8" in answer["sdp"]
         await client.answer(answer)
         await asyncio.sleep(2.5)
-        assert channel.readyState == "open" and not poses  # the overlay is off
-        channel.send("not json")  # ignored, the session goes on
-        channel.send(json.dumps({"overlay": True}))
+        assert client.control.readyState == "open" and not client.poses  # the overlay is off
+        rates = [r for r in asked if r is not None]
+        assert rates and all(5 <= r <= 30 for r in rates)  # the rate to send, once a second
+        assert client.camera.pacer.fps == rates[-1]
+        client.control.send("not json")  # ignored, the session goes on
+        client.show_overlay(True)
         await asyncio.sleep(1.5)
+        poses = client.poses
         assert poses and all(len(p) == 33 and all(len(xy) == 2 for xy in p) for p in poses)
-        channel.send(json.dumps({"overlay": False}))
+        client.show_overlay(False)
         await asyncio.sleep(0.3)
         count = len(poses)
         await asyncio.sleep(0.5)
-        assert len(poses) == count  # off again
+        assert len(client.poses) == count  # off again
         stats = (await (await http.get("/stats")).json())["sessions"]
         assert len(stats) == 1 and stats[0]["frames_out"] > 10
         assert stats[0]["frame_codes_seen"] > 10  # the camera's codes were read

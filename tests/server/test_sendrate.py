@@ -1,4 +1,6 @@
-"""The page's send-rate control (server/static/sendrate.js), run in headless Chromium."""
+"""The frame rate a session asks for (server/sendrate.py) and the pacing of camera frames
+to it, in Python (the loopback client) and in the page (server/static/pacer.js, run in
+headless Chromium)."""
 
 from __future__ import annotations
 
@@ -7,71 +9,88 @@ from pathlib import Path
 import pytest
 
 from benchmarks.browser import CHROMIUM
+from server.sendrate import FramePacer, SendRate
 
-SCRIPT = Path(__file__).resolve().parents[2] / "server" / "static" / "sendrate.js"
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None,
-                                reason="Chromium is not installed (apt install chromium)")
+PACER_JS = Path(__file__).resolve().parents[2] / "server" / "static" / "pacer.js"
 
 
-@pytest.fixture(scope="module")
-def page():  # noqa: ANN201
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-        page = browser.new_page()
-        page.set_content("<html><body></body></html>")
-        page.add_script_tag(content=SCRIPT.read_text() + "\nwindow.SendRate = SendRate;")
-        yield page
-        browser.close()
-
-
-def _rates(page, updates: list[tuple[int, int]], **options) -> list[float]:  # noqa: ANN001
+def _rates(updates: list[tuple[int, int]], **options) -> list[float]:  # noqa: ANN003
     """The rate after each of `updates`: cumulative (frames out, frames lost), a second
     apart."""
-    return page.evaluate("""([updates, options]) => {
-        const rate = SendRate.create(options);
-        return updates.map(([out, lost]) => rate.update({ out, lost }, 1.0));
-    }""", [updates, options])
+    rate = SendRate(**options)
+    return [rate.update(out, lost, 1.0) for out, lost in updates]
 
 
-def test_the_rate_holds_while_the_server_keeps_up(page) -> None:  # noqa: ANN001
-    assert _rates(page, [(0, 0), (30, 0), (60, 1), (90, 1)]) == [30, 30, 30, 30]
+def test_the_rate_holds_while_the_server_keeps_up() -> None:
+    assert _rates([(0, 0), (30, 0), (60, 1), (90, 1)]) == [30, 30, 30, 30]
 
 
-def test_the_rate_falls_to_the_servers_output_and_climbs_back(page) -> None:  # noqa: ANN001
-    # The server renders 20 frames a second and drops 10: send 22.
-    rates = _rates(page, [(0, 0), (20, 10), (40, 10), (60, 10), (80, 10), (100, 10),
-                          (120, 10), (140, 10), (160, 10), (180, 10)])
+def test_the_rate_falls_to_the_servers_output_and_climbs_back() -> None:
+    # The server renders 20 frames a second and drops 10: ask for 22.
+    rates = _rates([(0, 0), (20, 10), (40, 10), (60, 10), (80, 10), (100, 10), (120, 10),
+                    (140, 10), (160, 10), (180, 10)])
     assert rates[:2] == [30, 22]
     assert rates[2:] == sorted(rates[2:]) and rates[2] > 22 and rates[-1] == 30
 
 
-def test_the_rate_holds_while_a_few_frames_are_lost(page) -> None:  # noqa: ANN001
+def test_the_rate_holds_while_a_few_frames_are_lost() -> None:
     # 2 of 24 lost (8%): neither behind nor idle.
-    assert _rates(page, [(0, 0), (20, 10), (42, 12), (64, 14)])[1:] == [22, 22, 22]
+    assert _rates([(0, 0), (20, 10), (42, 12), (64, 14)])[1:] == [22, 22, 22]
 
 
-def test_the_rate_keeps_its_floor_and_ignores_a_counter_reset(page) -> None:  # noqa: ANN001
-    rates = _rates(page, [(0, 0), (0, 30), (0, 60), (5, 60)], min=5)  # nothing rendered
+def test_the_rate_keeps_its_floor_and_ignores_a_counter_reset() -> None:
+    rates = _rates([(0, 0), (0, 30), (0, 60), (5, 60)], min_fps=5)  # nothing rendered
     assert rates[1:3] == [5, 5]
     assert rates[3] > 5  # nothing lost in the last second: back up
-    assert _rates(page, [(500, 10), (3, 0)]) == [30, 30]  # a new session's counters
+    assert _rates([(500, 10), (3, 0)]) == [30, 30]  # the pipeline's counters started over
+
+
+def test_bad_rate_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="min_fps"):
+        SendRate(max_fps=10, min_fps=20)
+    with pytest.raises(ValueError, match="low"):
+        SendRate(low=0.5, high=0.1)
+
+
+def _taken(pacer_take, fps: float) -> int:  # noqa: ANN001
+    """Frames taken of 30 s from a 30 fps camera whose frames jitter by up to 3 ms."""
+    return sum(bool(pacer_take((i * 1000 / 30 + (i % 3) * 1.5) / 1000)) for i in range(900))
 
 
 @pytest.mark.parametrize("fps", [30, 21, 12.5])
-def test_frames_are_taken_at_the_rate_from_a_30_fps_camera(page, fps) -> None:  # noqa: ANN001
-    taken = page.evaluate("""(fps) => {
-        const rate = SendRate.create({ max: 30 });
-        // Fall to `fps`: the server put out (fps - 1) / 1.05 frames and lost 30.
-        rate.update({ out: 0, lost: 0 }, 1);
-        if (fps < 30) rate.update({ out: (fps - 1) / 1.05, lost: 30 }, 1);
-        let taken = 0;
-        for (let i = 0; i < 900; i++) {  // 30 s of frames, jittered by up to 3 ms
-            if (rate.take(i * 1000 / 30 + (i % 3) * 1.5)) taken++;
-        }
-        return [rate.fps, taken];
-    }""", fps)
-    assert taken[0] == pytest.approx(fps)
-    assert abs(taken[1] - 30 * fps) <= 2
+def test_frames_are_taken_at_the_rate_from_a_30_fps_camera(fps: float) -> None:
+    assert abs(_taken(FramePacer(fps).take, fps) - 30 * fps) <= 2
+
+
+def test_a_pacer_follows_a_new_rate() -> None:
+    pacer = FramePacer(30)
+    first = sum(pacer.take(i / 30) for i in range(300))
+    pacer.fps = 10
+    second = sum(pacer.take(i / 30) for i in range(300, 600))
+    assert abs(first - 300) <= 1 and abs(second - 100) <= 2
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)")
+def test_the_pages_pacer_takes_the_same_frames_as_the_clients() -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_content("<html><body></body></html>")
+            page.add_script_tag(content=PACER_JS.read_text() + "\nwindow.FramePacer = FramePacer;")
+            for fps in (30, 21, 12.5):
+                js = page.evaluate("""(fps) => {
+                    const pacer = FramePacer.create(fps);
+                    const taken = [];
+                    for (let i = 0; i < 900; i++) {
+                        if (pacer.take((i * 1000 / 30 + (i % 3) * 1.5) / 1000)) taken.push(i);
+                    }
+                    return taken;
+                }""", fps)
+                py = FramePacer(fps)
+                same = [i for i in range(900) if py.take((i * 1000 / 30 + (i % 3) * 1.5) / 1000)]
+                assert js == same, fps
+        finally:
+            browser.close()

@@ -1,0 +1,67 @@
+"""How many camera frames a second a session asks its client to send.
+
+About as many as the server turns into avatar frames. A frame the server has to drop
+cost the client's encoder and the server's decoder for nothing and waited in queues on
+the way (latency); a server that never drops a frame may be waiting for frames. So once
+a second the session compares what its pipeline put out with what it lost (dropped, or
+skipped as stale): when more than `high` of the frames were lost the rate falls to the
+output rate (plus a little), while fewer than `low` were lost it climbs by a tenth, and
+in between it holds. The client hears the rate on the session's control channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SendRate:
+    max_fps: float = 30.0  # a camera's rate: where it starts, and the ceiling
+    min_fps: float = 5.0
+    low: float = 0.05  # share of frames lost under which the rate climbs
+    high: float = 0.15  # and over which it falls
+    fps: float = field(init=False)
+    _last: tuple[int, int] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_fps <= self.max_fps:
+            raise ValueError(f"need 0 < min_fps <= max_fps, got {self.min_fps}, {self.max_fps}")
+        if not 0 <= self.low <= self.high <= 1:
+            raise ValueError(f"need 0 <= low <= high <= 1, got {self.low}, {self.high}")
+        self.fps = self.max_fps
+
+    def update(self, out: int, lost: int, seconds: float) -> float:
+        """The rate after `seconds` in which the session's cumulative counters became
+        `out` (frames rendered) and `lost` (frames dropped or skipped as stale)."""
+        previous, self._last = self._last, (out, lost)
+        if previous is None or seconds <= 0 or out < previous[0] or lost < previous[1]:
+            return self.fps
+        rendered = (out - previous[0]) / seconds
+        missed = (lost - previous[1]) / seconds
+        share = missed / (missed + rendered) if missed + rendered > 0 else 0.0
+        if share > self.high:
+            self.fps = max(self.min_fps, min(self.fps - 1, rendered * 1.05 + 1))
+        elif share < self.low:
+            self.fps = min(self.max_fps, self.fps + max(1.0, self.fps / 10))
+        return self.fps
+
+
+class FramePacer:
+    """Which frames of a camera running at its own rate to send for `fps` a second:
+    each frame earns credit for the time since the one before, one credit sends a frame
+    (a little less will do, as frame intervals jitter around the camera's period)."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self._credit = 1.0
+        self._then: float | None = None
+
+    def take(self, now: float) -> bool:
+        """Whether the frame that came at `now` (seconds) is sent."""
+        if self._then is not None:
+            self._credit = min(2.0, self._credit + (now - self._then) * self.fps)
+        self._then = now
+        if self._credit < 0.9:
+            return False
+        self._credit -= 1.0
+        return True
