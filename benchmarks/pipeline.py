@@ -70,10 +70,8 @@ def _sequential(bundle: AvatarBundle, config: PipelineConfig, frames: list[np.nd
     config = dataclasses.replace(config, pin_threads=False, pose_threads=None,
                                  render_threads=None)
     with LivePipeline(bundle, config) as pipe:  # fresh steps, called in this thread
-        steps = pipe.steps
-        run_sequential(frames[:WARMUP_FRAMES], steps["pose"], steps["label"], steps["render"],
-                       fps)
-        result = run_sequential(frames, steps["pose"], steps["label"], steps["render"], fps)
+        run_sequential(frames[:WARMUP_FRAMES], pipe.steps, fps)
+        result = run_sequential(frames, pipe.steps, fps)
     lat = summarize_ms(result["latency_s"])
     return {"output_fps": result["output_fps"],
             "latency_ms": {"p50_ms": lat["p50_ms"], "p95_ms": lat["p95_ms"]}}

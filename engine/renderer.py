@@ -4,7 +4,9 @@
 runner. Each `render` call feeds the label map and the previous generated frame (zeros
 after `reset()` or at the start), keeps the new frame as the next call's previous one,
 then adds the face model's residual inside the face box. This is the same computation
-as training's evaluation, without torch.
+as training's evaluation, without torch. The two halves are also callable apart
+(`generate`, then `add_face`), from different threads, so a live pipeline can run the
+face of one frame while the generator works on the next.
 """
 
 from __future__ import annotations
@@ -60,26 +62,37 @@ class AvatarRenderer:
         """float32 `[1, 3, H, W]` frame in [-1, 1] for a label map of the same shape.
 
         The returned array is the caller's (not a runner buffer)."""
+        label = self._checked(label)
+        out = self.generate(label)
+        self.add_face(label, out, face_box)
+        return out
+
+    def _checked(self, label: np.ndarray) -> np.ndarray:
         label = np.asarray(label)
         if label.shape != self.shape:
             raise InputError(f"label map must have shape {list(self.shape)}, got "
                              f"{list(label.shape)}")
-        label = label.astype(np.float32, copy=False)
+        return label.astype(np.float32, copy=False)
+
+    def generate(self, label: np.ndarray) -> np.ndarray:
+        """The generator's frame (`render` without the face residual), the caller's array."""
+        label = self._checked(label)
         feed = {"label": label}
         if self.bundle.temporal:
             feed["previous"] = self._previous
         frame = self.generator.infer(feed)["frame"]
         self._previous[...] = frame
-        out = frame.copy()
-        if self.face is not None and face_box is not None and face_box[2] > 0:
-            self._add_face(label, out, face_box)
-        return out
+        return frame.copy()
 
-    def _add_face(self, label: np.ndarray, frame: np.ndarray, box: np.ndarray) -> None:
-        """Add the face model's residual inside `box` of the `[1, 3, H, W]` frame, in place.
+    def add_face(self, label: np.ndarray, frame: np.ndarray, box: np.ndarray | None) -> None:
+        """Add the face model's residual inside `box` of the `[1, 3, H, W]` frame, in place
+        (nothing without a face model or a box).
 
         Only the box is moved between the models' planar layout and OpenCV's interleaved
         one, never the whole frame."""
+        if self.face is None or box is None or box[2] <= 0:
+            return
+        label = label.astype(np.float32, copy=False)
         crop = self.bundle.face_crop
         x0, y0, side = (int(v) for v in box)
         inside = np.array([0, 0, side])

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 @dataclass
 class SendRate:
     max_fps: float = 30.0  # a camera's rate: where it starts, and the ceiling
-    min_fps: float = 5.0
+    min_fps: float = 1.0  # under load a slow stream beats a stale one
     low: float = 0.05  # share of frames lost under which the rate climbs
     high: float = 0.15  # and over which it falls
     fps: float = field(init=False)

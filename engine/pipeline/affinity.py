@@ -1,7 +1,8 @@
 """Which CPUs each stage of a live pipeline runs on.
 
 The pose and render stages are both compute bound. The pose stage (with the cheap label
-stage) is pinned to one CPU, where it is not migrated and keeps its cache. The render
+stage, and the finish stage: the face residual of the frame before) is pinned to one
+CPU, where it is not migrated and keeps its cache. The render
 stage, the heavier one, runs one thread per CPU either on the other CPUs (`others`: no
 stage ever waits for a CPU the other holds, the steadiest latency when a frame's render
 fits one CPU's frame time) or on all of them (`all`: render also borrows the pose CPU
@@ -32,7 +33,7 @@ RENDER_CPUS = ("others", "all")
 
 def cpu_plan(cpus: list[int] | None = None, index: int | None = None,
              render: str = "others") -> dict[str, set[int]] | None:
-    """CPU sets for the `pose`, `label` and `render` stages, or None where pinning is not
+    """CPU sets for the `pose`, `label`, `render` and `finish` stages, or None where pinning is not
     possible or useful (fewer than 2 CPUs, or no affinity calls on this platform).
 
     `render` is `others` (the CPUs pose does not use) or `all` (see the module doc)."""
@@ -48,7 +49,7 @@ def cpu_plan(cpus: list[int] | None = None, index: int | None = None,
             index = next(_next_plan)
     pose = cpus[index % len(cpus)]
     render_cpus = set(cpus) if render == "all" else set(cpus) - {pose}
-    return {"pose": {pose}, "label": {pose}, "render": render_cpus}
+    return {"pose": {pose}, "label": {pose}, "render": render_cpus, "finish": {pose}}
 
 
 def pin_current_thread(cpus: set[int]) -> None:

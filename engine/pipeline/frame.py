@@ -20,10 +20,12 @@ class LiveFrame:
     person: bool = False  # the performer was seen in this frame
     held: bool = False  # the pose is held or eased, not seen
     restart: bool = False  # the generator's temporal feedback restarts here
-    # the label map (float16 [1, 3, S, S] in [-1, 1]), the face box ([x0, y0, side] in
-    # the avatar's pixels) and the avatar frame (SxSx3 uint8 RGB)
+    # the label map ([1, 3, S, S] in [-1, 1]), the face box ([x0, y0, side] in the
+    # avatar's pixels), the generated frame (float32 [1, 3, S, S], until finished) and the
+    # avatar frame (SxSx3 uint8 RGB)
     label: np.ndarray | None = field(default=None, repr=False)
     face_box: np.ndarray | None = field(default=None, repr=False)
+    rendered: np.ndarray | None = field(default=None, repr=False)
     output: np.ndarray | None = field(default=None, repr=False)
     id: int | None = None  # a caller's identifier carried to the output (e.g. a frame code)
 

@@ -1,13 +1,14 @@
 """`LivePipeline`: the stages of `steps.py` run concurrently, with statistics and controls.
 
-    source --slot--> pose --slot--> label --slot--> render --slot--> sink
+    source --slot--> pose --slot--> label --slot--> render --slot--> finish --slot--> sink
 
 * A source is anything with `async recv() -> np.ndarray | LiveFrame | None` (None: the
   end); it paces itself (a camera, or a file offered at its frame rate).
 * A sink is an async callable taking each finished `LiveFrame`.
 * Every stage runs its step in its own single-thread executor (which owns the step's
   models, opened in that thread); the event loop only moves frames. On a machine with
-  two or more CPUs the pose and render threads are pinned to their own (`affinity.py`).
+  two or more CPUs the render thread is pinned to its own CPUs and the others (pose,
+  label, finish: the face residual) share one (`affinity.py`).
   Hand-offs are `LatestSlot`s: when a stage is busy, a newer frame replaces the waiting
   one, so latency stays bounded and frames are dropped instead.
 * A frame that a step rejects as bad input (e.g. a corrupt or wrongly shaped image) is
@@ -39,7 +40,7 @@ from engine.pipeline.affinity import cpu_plan, pin_current_thread
 from engine.pipeline.frame import LiveFrame
 from engine.pipeline.pacing import StagePacer
 from engine.pipeline.slot import LatestSlot
-from engine.pipeline.steps import LabelStep, PoseStep, RenderStep
+from engine.pipeline.steps import FinishStep, LabelStep, PoseStep, RenderStep
 from engine.pose import create_estimator
 from engine.pose.base import PoseEstimator
 from engine.renderer import AvatarRenderer
@@ -47,7 +48,7 @@ from engine.timing import summarize_ms
 
 log = logging.getLogger(__name__)
 
-STAGES = ("pose", "label", "render")
+STAGES = ("pose", "label", "render", "finish")
 
 
 class FrameSource(Protocol):
@@ -175,7 +176,8 @@ class LivePipeline:
                       "label": LabelStep(bundle.normalization, bundle.resolution,
                                          config.hold_seconds, config.ease_seconds,
                                          config.calibration_frames),
-                      "render": RenderStep(self._renderer)}
+                      "render": RenderStep(self._renderer),
+                      "finish": FinishStep(self._renderer)}
         self._executors = {name: ThreadPoolExecutor(1, thread_name_prefix=f"dancenow-{name}")
                            for name in STAGES}
         self._slots: list[LatestSlot[LiveFrame]] = []

@@ -6,8 +6,10 @@ Each step owns its state and models and is called from one thread at a time:
 * `LabelStep`: one-euro filter, online normalization to the avatar's framing, what to
   show when nobody is seen (hold the last pose briefly, then ease to a neutral standing
   pose), the label map (native kernel) and the face box;
-* `RenderStep`: the avatar frame from the label map (temporal feedback restarting where
-  the label step says), the face residual, uint8 output.
+* `RenderStep`: the generator's avatar frame from the label map (temporal feedback
+  restarting where the label step says);
+* `FinishStep`: the face residual and the uint8 output (its own stage, so that the face
+  of one frame runs beside the generator on the next).
 
 `LivePipeline` runs them as concurrent stages; `run_sequential` calls them one after
 another, the baseline the pipelining gain is measured against.
@@ -165,7 +167,7 @@ class LabelStep:
 
 
 class RenderStep:
-    """The avatar frame for the label map, with the face residual."""
+    """The generator's avatar frame for the label map."""
 
     def __init__(self, renderer: AvatarRenderer) -> None:
         self.renderer = renderer
@@ -173,13 +175,25 @@ class RenderStep:
     def __call__(self, frame: LiveFrame) -> LiveFrame:
         if frame.restart:
             self.renderer.reset()
-        out = self.renderer.render(frame.label.astype(np.float32), frame.face_box)
-        frame.output = tensor_to_image(out)
+        frame.label = frame.label.astype(np.float32, copy=False)
+        frame.rendered = self.renderer.generate(frame.label)
         return frame
 
 
-def run_sequential(frames: list[np.ndarray], pose: PoseStep, label: LabelStep,
-                   render: RenderStep, fps: float) -> dict:
+class FinishStep:
+    """The face residual on the generated frame, then the uint8 avatar frame."""
+
+    def __init__(self, renderer: AvatarRenderer) -> None:
+        self.renderer = renderer
+
+    def __call__(self, frame: LiveFrame) -> LiveFrame:
+        self.renderer.add_face(frame.label, frame.rendered, frame.face_box)
+        frame.output = tensor_to_image(frame.rendered)
+        frame.rendered = None
+        return frame
+
+
+def run_sequential(frames: list[np.ndarray], steps: dict[str, object], fps: float) -> dict:
     """The same steps one after another per frame: the baseline for the pipelining gain.
 
     Frames are stamped as if captured at `fps`, but processed as fast as the steps go."""
@@ -187,7 +201,7 @@ def run_sequential(frames: list[np.ndarray], pose: PoseStep, label: LabelStep,
     latencies = []
     for i, image in enumerate(frames):
         frame = LiveFrame(i, image, captured=time.perf_counter())
-        for name, step in (("pose", pose), ("label", label), ("render", render)):
+        for name, step in steps.items():
             step(frame)
             frame.stamp(name)
         latencies.append(frame.latency())

@@ -69,3 +69,17 @@ def test_wrong_label_shape(tiny_bundles) -> None:
     with AvatarRenderer(load_bundle(tiny_bundles["fp32"])) as r, \
             pytest.raises(InputError, match="shape"):
         r.render(np.zeros((1, 3, 32, 32), np.float32))
+
+
+def test_generate_then_add_face_is_render(tiny_bundles, labels) -> None:
+    """The halves a live pipeline runs on two threads give what `render` gives."""
+    bundle = load_bundle(tiny_bundles["fp32"])
+    box = np.array([20, 10, 24], dtype=np.int32)
+    with AvatarRenderer(bundle) as whole, AvatarRenderer(bundle) as halves:
+        for label in labels:
+            expected = whole.render(label, box)
+            frame = halves.generate(label)
+            halves.add_face(label, frame, box)
+            np.testing.assert_array_equal(frame, expected)
+        halves.add_face(labels[0], frame, np.array([0, 0, 0]))  # no box: nothing
+        np.testing.assert_array_equal(frame, expected)

@@ -72,8 +72,11 @@ def test_a_paced_source_flows_through_every_stage(tiny_bundles, clip) -> None:
     assert indices == sorted(indices)
     for f in sink.frames:
         assert f.output.shape == (64, 64, 3) and f.output.dtype == np.uint8
-        assert f.captured < f.stamps["pose"] <= f.stamps["label"] <= f.stamps["render"]
-    assert stats["latency"]["p50_ms"] > 0 and set(stats["stages"]) == {"pose", "label", "render"}
+        assert (f.captured < f.stamps["pose"] <= f.stamps["label"] <= f.stamps["render"]
+                <= f.stamps["finish"])
+        assert f.rendered is None  # the float frame is let go once finished
+    assert stats["latency"]["p50_ms"] > 0
+    assert set(stats["stages"]) == {"pose", "label", "render", "finish"}
 
 
 def test_a_slow_consumer_drops_frames_and_keeps_latency_bounded(tiny_bundles, clip) -> None:
