@@ -11,7 +11,8 @@ handed on only when every packet from the buffer's start to its end has arrived.
 
 `use_marker_jitter_buffer(receiver)` puts one into an aiortc `RTCRtpReceiver` (a
 private attribute of aiortc's; where a release renames it, the receiver is left as it is
-and a warning says so).
+and a warning says so). The buffer counts the frames it completes (`frames`): what
+arrived whole, before any decoding.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class MarkerJitterBuffer(JitterBuffer):
 
     def __init__(self, capacity: int = VIDEO_CAPACITY) -> None:
         super().__init__(capacity=capacity, is_video=True)
+        self.frames = 0  # frames completed and handed on
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         packets: list = []
@@ -52,15 +54,18 @@ class MarkerJitterBuffer(JitterBuffer):
     def _take(self, packets: list, timestamp: int, count: int) -> JitterFrame:
         frame = JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
         self.remove(count)
+        self.frames += 1
         return frame
 
 
-def use_marker_jitter_buffer(receiver: RTCRtpReceiver) -> bool:
-    """Give a video `receiver` a `MarkerJitterBuffer`; call it before media flows.
-    Returns False (and leaves the receiver alone) where aiortc has no such attribute."""
+def use_marker_jitter_buffer(receiver: RTCRtpReceiver) -> MarkerJitterBuffer | None:
+    """Give a video `receiver` a `MarkerJitterBuffer` and return it; call it before media
+    flows. Returns None (and leaves the receiver alone) where aiortc has no such
+    attribute."""
     if not isinstance(getattr(receiver, _RECEIVER_BUFFER, None), JitterBuffer):
         log.warning("this aiortc release keeps its jitter buffer elsewhere: video frames "
                     "are decoded one frame interval later")
-        return False
-    setattr(receiver, _RECEIVER_BUFFER, MarkerJitterBuffer())
-    return True
+        return None
+    buffer = MarkerJitterBuffer()
+    setattr(receiver, _RECEIVER_BUFFER, buffer)
+    return buffer

@@ -67,7 +67,7 @@ class LoopbackClient:
         self.pc = RTCPeerConnection()
         self.camera = PerformerTrack(frames)
         self.received: list[tuple[float, np.ndarray]] = []
-        self.round_trips: list[float] = []
+        self.round_trips: list[tuple[float, float]] = []  # (arrival, seconds since capture)
         self.poses: list[list] = []  # poses the server sent (while the overlay is on)
         self._reader: asyncio.Task | None = None
         self.control = self.pc.createDataChannel(CONTROL_CHANNEL)
@@ -107,14 +107,21 @@ class LoopbackClient:
         while (frame := await source.recv()) is not None:
             self.received.append((frame.captured, frame.image))
             if frame.id is not None and frame.id in self.camera.sent:
-                self.round_trips.append(frame.captured - self.camera.sent[frame.id])
+                self.round_trips.append(
+                    (frame.captured, frame.captured - self.camera.sent[frame.id]))
 
-    def received_fps(self, skip_seconds: float = 1.0) -> float:
-        """Frames per second received after the first `skip_seconds` of the stream."""
+    def round_trips_since(self, start: float) -> list[float]:
+        """Round trips (seconds) of the frames that arrived from `start` (perf_counter) on."""
+        return [rt for t, rt in self.round_trips if t >= start]
+
+    def received_fps(self, skip_seconds: float = 1.0, start: float | None = None) -> float:
+        """Frames per second received after the first `skip_seconds` of the stream (or
+        from `start`, perf_counter, on)."""
         times = [t for t, _ in self.received]
         if len(times) < 2:
             return 0.0
-        times = [t for t in times if t >= times[0] + skip_seconds] or times
+        since = times[0] + skip_seconds if start is None else start
+        times = [t for t in times if t >= since] or times[-1:]
         return (len(times) - 1) / (times[-1] - times[0]) if times[-1] > times[0] else 0.0
 
     async def close(self) -> None:

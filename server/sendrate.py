@@ -6,7 +6,9 @@ the way (latency); a server that never drops a frame may be waiting for frames. 
 a second the session compares what its pipeline put out with what it lost (dropped, or
 skipped as stale): when more than `high` of the frames were lost the rate falls to the
 output rate (plus a little), while fewer than `low` were lost it climbs by a tenth, and
-in between it holds. The client hears the rate on the session's control channel.
+in between it holds. Lost means arrived but not rendered: dropped between stages,
+skipped as stale, or piling up before the decoder (a backlog the pipeline never sees).
+The client hears the rate on the session's control channel.
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ class SendRate:
 
     def update(self, out: int, lost: int, seconds: float) -> float:
         """The rate after `seconds` in which the session's cumulative counters became
-        `out` (frames rendered) and `lost` (frames dropped or skipped as stale)."""
+        `out` (frames rendered) and `lost` (frames that arrived and were not rendered)."""
         previous, self._last = self._last, (out, lost)
-        if previous is None or seconds <= 0 or out < previous[0] or lost < previous[1]:
+        if previous is None or seconds <= 0 or out < previous[0]:  # first, or started over
             return self.fps
         rendered = (out - previous[0]) / seconds
-        missed = (lost - previous[1]) / seconds
+        missed = max(0, lost - previous[1]) / seconds  # in flight can shrink by a frame
         share = missed / (missed + rendered) if missed + rendered > 0 else 0.0
         if share > self.high:
             self.fps = max(self.min_fps, min(self.fps - 1, rendered * 1.05 + 1))

@@ -28,7 +28,7 @@ from engine.avatar import AvatarBundle
 from engine.errors import InputError
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.timing import summarize_ms
-from server.jitter import use_marker_jitter_buffer
+from server.jitter import MarkerJitterBuffer, use_marker_jitter_buffer
 from server.sendrate import SendRate
 from server.tracks import AvatarTrack, TrackSource
 
@@ -65,6 +65,7 @@ class Session:
         self.overlay = False  # the client shows the overlay: send it the pose of each frame
         self.send_rate = SendRate()
         self._rate: asyncio.Task | None = None
+        self._arrivals: MarkerJitterBuffer | None = None  # counts the frames that arrived
 
     # -- signalling ------------------------------------------------------------------------
     async def answer(self, offer: RTCSessionDescription) -> RTCSessionDescription:
@@ -80,7 +81,7 @@ class Session:
             if track.kind == "video" and not video.done():
                 for receiver in self.pc.getReceivers():
                     if receiver.track is track:
-                        use_marker_jitter_buffer(receiver)
+                        self._arrivals = use_marker_jitter_buffer(receiver)
                 video.set_result(track)
                 track.on("ended", lambda: self.close_soon("the browser's video ended"))
 
@@ -137,16 +138,24 @@ class Session:
         if channel is not None and channel.readyState == "open":
             channel.send(json.dumps(message))
 
+    def frames_missed(self) -> int:
+        """Frames that arrived but did not come out (so far): dropped, skipped as stale,
+        or still on their way, which includes any backlog before the decoder. Without
+        the arrival count, the frames the pipeline dropped or skipped."""
+        snap = self.pipeline.snapshot()
+        if self._arrivals is not None:
+            return max(0, self._arrivals.frames - snap["frames_out"])
+        return snap["dropped"] + (self.source.skipped if self.source else 0)
+
     async def _rate_task(self) -> None:
         """Once a second: the frame rate the client should send, from the pipeline's
-        output and losses (see server.sendrate)."""
+        output and the frames it missed (see server.sendrate)."""
         last = time.perf_counter()
         while True:
             await asyncio.sleep(RATE_SECONDS)
             now = time.perf_counter()
-            snap = self.pipeline.snapshot()
-            lost = snap["dropped"] + (self.source.skipped if self.source else 0)
-            fps = self.send_rate.update(snap["frames_out"], lost, now - last)
+            out = self.pipeline.snapshot()["frames_out"]
+            fps = self.send_rate.update(out, self.frames_missed(), now - last)
             last = now
             self._send_control({"send_fps": round(fps, 1)})
 

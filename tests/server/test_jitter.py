@@ -28,8 +28,9 @@ def _feed(buffer: JitterBuffer, packets: list[RtpPacket]) -> list[tuple[int, byt
 def test_a_frame_leaves_with_its_marked_packet_not_with_the_next_frame() -> None:
     packets = [_packet(10, 900), _packet(11, 900), _packet(12, 900, marker=True),
                _packet(13, 3900), _packet(14, 3900, marker=True), _packet(15, 6900)]
-    assert _feed(MarkerJitterBuffer(), packets) == [(2, b"\x0a\x0b\x0c", 900),
-                                                    (4, b"\x0d\x0e", 3900)]
+    buffer = MarkerJitterBuffer()
+    assert _feed(buffer, packets) == [(2, b"\x0a\x0b\x0c", 900), (4, b"\x0d\x0e", 3900)]
+    assert buffer.frames == 2  # counted as they complete
     # aiortc's own buffer: each frame waits for the next frame's first packet.
     assert _feed(JitterBuffer(capacity=512, is_video=True), packets) == [
         (3, b"\x0a\x0b\x0c", 900), (5, b"\x0d\x0e", 3900)]
@@ -60,5 +61,6 @@ def test_a_receiver_gets_the_buffer() -> None:
             pass
 
     receiver = RTCRtpReceiver("video", Transport())
-    assert use_marker_jitter_buffer(receiver)
-    assert isinstance(receiver._RTCRtpReceiver__jitter_buffer, MarkerJitterBuffer)
+    buffer = use_marker_jitter_buffer(receiver)
+    assert isinstance(buffer, MarkerJitterBuffer)
+    assert receiver._RTCRtpReceiver__jitter_buffer is buffer

@@ -45,6 +45,11 @@ def test_the_rate_keeps_its_floor_and_ignores_a_counter_reset() -> None:
     assert _rates([(500, 10), (3, 0)]) == [30, 30]  # the pipeline's counters started over
 
 
+def test_fewer_frames_in_flight_count_as_none_lost() -> None:
+    # Missed = arrived - rendered, frames in flight included: it may fall by a frame.
+    assert _rates([(0, 0), (20, 10), (44, 9), (68, 9)])[1:] == pytest.approx([22, 24.2, 26.62])
+
+
 def test_bad_rate_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="min_fps"):
         SendRate(max_fps=10, min_fps=20)
