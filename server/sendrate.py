@@ -8,6 +8,9 @@ skipped as stale): when more than `high` of the frames were lost the rate falls 
 output rate (plus a little), while fewer than `low` were lost it climbs by a tenth, and
 in between it holds. Lost means arrived but not rendered: dropped between stages,
 skipped as stale, or piling up before the decoder (a backlog the pipeline never sees).
+A backlog that is already there (say, from a start when the server was busiest) does
+not grow, and would stay as latency: while more than `backlog_frames` frames wait
+before the pipeline the rate is half the output rate, so that the queue drains.
 The client hears the rate on the session's control channel.
 """
 
@@ -22,26 +25,32 @@ class SendRate:
     min_fps: float = 1.0  # under load a slow stream beats a stale one
     low: float = 0.05  # share of frames lost under which the rate climbs
     high: float = 0.15  # and over which it falls
+    backlog_frames: int = 3  # frames waiting before the pipeline that call for draining
     fps: float = field(init=False)
     _last: tuple[int, int] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if not 0 < self.min_fps <= self.max_fps:
             raise ValueError(f"need 0 < min_fps <= max_fps, got {self.min_fps}, {self.max_fps}")
+        if self.backlog_frames < 1:
+            raise ValueError(f"backlog_frames must be at least 1, got {self.backlog_frames}")
         if not 0 <= self.low <= self.high <= 1:
             raise ValueError(f"need 0 <= low <= high <= 1, got {self.low}, {self.high}")
         self.fps = self.max_fps
 
-    def update(self, out: int, lost: int, seconds: float) -> float:
+    def update(self, out: int, lost: int, seconds: float, backlog: int = 0) -> float:
         """The rate after `seconds` in which the session's cumulative counters became
-        `out` (frames rendered) and `lost` (frames that arrived and were not rendered)."""
+        `out` (frames rendered) and `lost` (frames that arrived and were not rendered);
+        `backlog`: frames that arrived and wait before the pipeline now."""
         previous, self._last = self._last, (out, lost)
         if previous is None or seconds <= 0 or out < previous[0]:  # first, or started over
             return self.fps
         rendered = (out - previous[0]) / seconds
         missed = max(0, lost - previous[1]) / seconds  # in flight can shrink by a frame
         share = missed / (missed + rendered) if missed + rendered > 0 else 0.0
-        if share > self.high:
+        if backlog > self.backlog_frames:
+            self.fps = max(self.min_fps, min(self.fps - 1, rendered / 2))
+        elif share > self.high:
             self.fps = max(self.min_fps, min(self.fps - 1, rendered * 1.05 + 1))
         elif share < self.low:
             self.fps = min(self.max_fps, self.fps + max(1.0, self.fps / 10))

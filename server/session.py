@@ -79,10 +79,10 @@ class Session:
         @self.pc.on("track")
         def on_track(track) -> None:  # noqa: ANN001 - aiortc track
             if track.kind == "video" and not video.done():
-                for receiver in self.pc.getReceivers():
-                    if receiver.track is track:
-                        self._arrivals = use_marker_jitter_buffer(receiver)
-                video.set_result(track)
+                receiver = next((r for r in self.pc.getReceivers() if r.track is track), None)
+                if receiver is not None:
+                    self._arrivals = use_marker_jitter_buffer(receiver)
+                video.set_result((track, receiver))
                 track.on("ended", lambda: self.close_soon("the browser's video ended"))
 
         @self.pc.on("datachannel")
@@ -103,7 +103,7 @@ class Session:
         sender = self.pc.addTrack(self.track)
         self._prefer_codec(sender)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
-        self.source = TrackSource(video.result())
+        self.source = TrackSource(*video.result())
         self._run = asyncio.create_task(self._pipeline_task())
         self._rate = asyncio.create_task(self._rate_task())
         return self.pc.localDescription
@@ -155,7 +155,8 @@ class Session:
             await asyncio.sleep(RATE_SECONDS)
             now = time.perf_counter()
             out = self.pipeline.snapshot()["frames_out"]
-            fps = self.send_rate.update(out, self.frames_missed(), now - last)
+            fps = self.send_rate.update(out, self.frames_missed(), now - last,
+                                        self.source.waiting if self.source else 0)
             last = now
             self._send_control({"send_fps": round(fps, 1)})
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
+import queue
 import time
 
 import av
 import numpy as np
+from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from engine.pipeline import LiveFrame
@@ -26,17 +28,33 @@ from server import framecode
 log = logging.getLogger(__name__)
 
 VIDEO_CLOCK = 90_000  # RTP video clock rate, Hz
+# aiortc's RTCRtpReceiver.__decoder_queue: encoded frames waiting for its decoder thread
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 
 
 class TrackSource:
     """The pipeline's source: frames of an aiortc video track until it ends."""
 
-    def __init__(self, track: MediaStreamTrack) -> None:
+    def __init__(self, track: MediaStreamTrack, receiver: RTCRtpReceiver | None = None) -> None:
         self.track = track
+        self.receiver = receiver  # the track's receiver, for its decoder's queue
         self._index = 0
         self._ended = False
         self.codes_seen = 0
         self.skipped = 0  # decoded frames already stale when read (the newest was taken)
+
+    @property
+    def waiting(self) -> int:
+        """Frames that arrived and wait to be read: encoded ones queued for the decoder
+        (when the receiver was given) and decoded ones queued on the track."""
+        count = 0
+        decoder_queue = getattr(self.receiver, _DECODER_QUEUE, None)
+        if isinstance(decoder_queue, queue.Queue):
+            count += decoder_queue.qsize()
+        track_queue = getattr(self.track, "_queue", None)
+        if isinstance(track_queue, asyncio.Queue):
+            count += track_queue.qsize()
+        return count
 
     async def _newest(self) -> av.VideoFrame | None:
         """The next frame, or a newer one when several wait: aiortc's receiver queues

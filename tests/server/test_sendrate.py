@@ -50,11 +50,21 @@ def test_fewer_frames_in_flight_count_as_none_lost() -> None:
     assert _rates([(0, 0), (20, 10), (44, 9), (68, 9)])[1:] == pytest.approx([22, 24.2, 26.62])
 
 
+def test_a_backlog_before_the_pipeline_is_drained() -> None:
+    rate = SendRate()
+    rate.update(0, 0, 1.0)
+    assert rate.update(10, 0, 1.0, backlog=8) == 5  # half the output rate
+    assert rate.update(20, 0, 1.0, backlog=4) == 4  # still draining: one less at least
+    assert rate.update(30, 0, 1.0, backlog=1) > 4  # drained, nothing lost: back up
+
+
 def test_bad_rate_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="min_fps"):
         SendRate(max_fps=10, min_fps=20)
     with pytest.raises(ValueError, match="low"):
         SendRate(low=0.5, high=0.1)
+    with pytest.raises(ValueError, match="backlog"):
+        SendRate(backlog_frames=0)
 
 
 def _taken(pacer_take, fps: float) -> int:  # noqa: ANN001
