@@ -12,6 +12,9 @@ Routes:
   from the page;
 * `POST /control`: `{"session", "action": "calibrate"|"reset"|"stop"}`.
 
+Within a session, its `control` data channel carries the camera frame rate to send and
+the overlay's poses (`server.session`).
+
 With a token, every route but the page and its files needs `Authorization: Bearer T`
 (401 otherwise).
 """

@@ -18,6 +18,8 @@
   let pc = null, session = null, localStream = null, control = null;
   let sendTimer = null, statsTimer = null, counter = 0;
   let pacer = FramePacer.create(SEND_FPS);  // the rate the server asks for
+  let sending = 0;                // the current camera loop (a stopped one ends itself)
+  let watching = 0;               // the current avatar loop (likewise)
   const sentAt = new Map();       // frame code -> performance.now() when drawn
   let glass = [], unsent = [];    // glass-to-glass samples, ms
   let glassTotal = 0;             // samples ever taken (glass keeps the last 600)
@@ -63,6 +65,7 @@
   // Camera frames go through a canvas that draws the frame code into them, as many a
   // second as the server asks for (`pacer`), each captured as it is drawn.
   function startSending(width, height) {
+    const loop = ++sending;
     sendCanvas.width = width; sendCanvas.height = height;
     const ctx = sendCanvas.getContext("2d", { alpha: false });
     // Captured on request, one frame per drawing (the track's method in Chromium, the
@@ -87,7 +90,7 @@
     if ("requestVideoFrameCallback" in camera) {
       // Once per new camera frame, as soon as it is there.
       const onCameraFrame = (now, meta) => {
-        if (!localStream) return;
+        if (!localStream || loop !== sending) return;
         draw(now, meta && meta.captureTime > 0 ? meta.captureTime : undefined);
         camera.requestVideoFrameCallback(onCameraFrame);
       };
@@ -99,10 +102,11 @@
   }
 
   function watchAvatar() {
+    const loop = ++watching;
     const ctx = readCanvas.getContext("2d", { willReadFrequently: true });
     let firstPresented = null;
     const onFrame = (now, meta) => {
-      if (!pc) return;
+      if (!pc || loop !== watching) return;
       const w = avatarVideo.videoWidth, h = avatarVideo.videoHeight;
       framesShown++;
       if (meta && meta.presentedFrames !== undefined) {
@@ -247,6 +251,7 @@
   }
 
   async function stop() {
+    sending++; watching++;
     if (session) api("/control", { session, action: "stop" }).catch(() => {});
     clearInterval(sendTimer); clearInterval(statsTimer);
     if (pc) pc.close();
