@@ -164,6 +164,13 @@ async def _measured_window(url: str, seconds: float,
     return before, after, elapsed, server
 
 
+def chromium_args(webcam: Path) -> list[str]:
+    """Chromium's switches for the page: `webcam` (.y4m) as an allowed camera, autoplay."""
+    return ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={webcam}",
+            "--autoplay-policy=no-user-gesture-required"]
+
+
 async def chromium_run(url: str, seconds: float, webcam: Path,
                        executable: str | None = CHROMIUM) -> PageRun:
     """The page in headless Chromium with `webcam` (.y4m) as the camera."""
@@ -173,10 +180,8 @@ async def chromium_run(url: str, seconds: float, webcam: Path,
         raise FileNotFoundError("Chromium is not installed (apt install chromium)")
     errors: list[str] = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=executable, headless=True, args=[
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={webcam}",
-            "--autoplay-policy=no-user-gesture-required"])
+        browser = await pw.chromium.launch(executable_path=executable, headless=True,
+                                           args=chromium_args(webcam))
         try:
             page = await browser.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -17,7 +17,18 @@ import logging
 
 import pytest
 
-from benchmarks.browser import CHROMIUM, PageRun, demo_app, measure
+from benchmarks.browser import (
+    CHROMIUM,
+    HAS_AVATARS,
+    STARTED,
+    STATS,
+    PageRun,
+    chromium_args,
+    demo_app,
+    measure,
+    performer_webcam,
+    serving,
+)
 
 log = logging.getLogger(__name__)
 SECONDS = 10.0
@@ -48,3 +59,45 @@ def test_firefox_shows_the_avatar_and_measures_glass_to_glass(pose_models, firef
     # Firefox ESR's own fake camera and its heavier media stack: 16-19 fps measured here.
     _check(asyncio.run(measure("firefox", lambda: demo_app(str(pose_models)), SECONDS,
                                tmp_path)), min_fps=10)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)")
+def test_stop_and_start_again_streams_as_the_first_session(pose_models, tmp_path) -> None:
+    """Stop then Start (as switching avatar does) on one page: the second session streams
+    too, its per-frame callbacks run once per avatar frame at most (one loop, not one for
+    each session so far), and the page raises no error."""
+    from playwright.async_api import async_playwright
+
+    async def session_rates(page) -> dict[str, float]:  # noqa: ANN001
+        await page.click("#start")
+        await page.wait_for_function(STARTED, timeout=60_000)
+        before = await page.evaluate(STATS)
+        await asyncio.sleep(4.0)
+        after = await page.evaluate(STATS)
+        await page.click("#stop")
+        return {k: (after[k] - before[k]) / 4.0 for k in ("framesShown", "framesDecoded")}
+
+    async def main() -> tuple[list[dict[str, float]], list[str]]:
+        errors: list[str] = []
+        webcam = performer_webcam(tmp_path / "webcam.y4m")
+        async with serving(demo_app(str(pose_models))) as url, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                               args=chromium_args(webcam))
+            try:
+                page = await browser.new_page()
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                await page.goto(url)
+                await page.wait_for_function(HAS_AVATARS)
+                rates = [await session_rates(page)]
+                await asyncio.sleep(1.0)  # the server closes the first session
+                rates.append(await session_rates(page))
+            finally:
+                await browser.close()
+        return rates, errors
+
+    rates, errors = asyncio.run(main())
+    log.info("callbacks / decoded frames per second, per session: %s", rates)
+    assert not errors, errors
+    for r in rates:
+        assert r["framesDecoded"] >= 5
+        assert r["framesShown"] <= r["framesDecoded"] * 1.15 + 1  # one callback a frame at most
