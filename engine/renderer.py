@@ -62,22 +62,17 @@ class AvatarRenderer:
         """float32 `[1, 3, H, W]` frame in [-1, 1] for a label map of the same shape.
 
         The returned array is the caller's (not a runner buffer)."""
-        label = self._checked(label)
         out = self.generate(label)
         self.add_face(label, out, face_box)
         return out
 
-    def _checked(self, label: np.ndarray) -> np.ndarray:
+    def generate(self, label: np.ndarray) -> np.ndarray:
+        """The generator's frame (`render` without the face residual), the caller's array."""
         label = np.asarray(label)
         if label.shape != self.shape:
             raise InputError(f"label map must have shape {list(self.shape)}, got "
                              f"{list(label.shape)}")
-        return label.astype(np.float32, copy=False)
-
-    def generate(self, label: np.ndarray) -> np.ndarray:
-        """The generator's frame (`render` without the face residual), the caller's array."""
-        label = self._checked(label)
-        feed = {"label": label}
+        feed = {"label": label.astype(np.float32, copy=False)}
         if self.bundle.temporal:
             feed["previous"] = self._previous
         frame = self.generator.infer(feed)["frame"]

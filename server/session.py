@@ -138,11 +138,11 @@ class Session:
         if channel is not None and channel.readyState == "open":
             channel.send(json.dumps(message))
 
-    def frames_missed(self) -> int:
-        """Frames that arrived but did not come out (so far): dropped, skipped as stale,
-        or still on their way, which includes any backlog before the decoder. Without
-        the arrival count, the frames the pipeline dropped or skipped."""
-        snap = self.pipeline.snapshot()
+    def frames_missed(self, snap: dict) -> int:
+        """Frames that arrived but did not come out (so far), from the pipeline's
+        statistics `snap`: dropped, skipped as stale, or still on their way, which
+        includes any backlog before the decoder. Without the arrival count, the frames
+        the pipeline dropped or skipped."""
         if self._arrivals is not None:
             return max(0, self._arrivals.frames - snap["frames_out"])
         return snap["dropped"] + (self.source.skipped if self.source else 0)
@@ -154,9 +154,9 @@ class Session:
         while True:
             await asyncio.sleep(RATE_SECONDS)
             now = time.perf_counter()
-            out = self.pipeline.snapshot()["frames_out"]
-            fps = self.send_rate.update(out, self.frames_missed(), now - last,
-                                        self.source.waiting if self.source else 0)
+            snap = self.pipeline.snapshot()
+            fps = self.send_rate.update(snap["frames_out"], self.frames_missed(snap),
+                                        now - last, self.source.waiting if self.source else 0)
             last = now
             self._send_control({"send_fps": round(fps, 1)})
 
