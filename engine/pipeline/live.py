@@ -178,8 +178,6 @@ class LivePipeline:
                                          config.calibration_frames),
                       "render": RenderStep(self._renderer),
                       "finish": FinishStep(self._renderer)}
-        self._executors = {name: ThreadPoolExecutor(1, thread_name_prefix=f"dancenow-{name}")
-                           for name in STAGES}
         self._slots: list[LatestSlot[LiveFrame]] = []
         self._source_task: asyncio.Task | None = None
         self.stats = PipelineStats(config.window_seconds, config.keep)

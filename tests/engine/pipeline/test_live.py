@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from engine.avatar import load_bundle
 from engine.keypoints import missing_pose
+from engine.pipeline.affinity import available_cpus
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.pipeline.sources import FramesSource
 from engine.pose.base import PoseEstimator
@@ -77,6 +79,32 @@ def test_a_paced_source_flows_through_every_stage(tiny_bundles, clip) -> None:
         assert f.rendered is None  # the float frame is let go once finished
     assert stats["latency"]["p50_ms"] > 0
     assert set(stats["stages"]) == {"pose", "label", "render", "finish"}
+
+
+class WhereScriptedPose(ScriptedPose):
+    """`ScriptedPose` noting the CPUs its calling thread may run on."""
+
+    def __init__(self, poses: list[np.ndarray]) -> None:
+        super().__init__(poses)
+        self.cpus_seen: set[frozenset[int]] = set()
+
+    def estimate(self, frame: np.ndarray) -> np.ndarray:
+        self.cpus_seen.add(frozenset(os.sched_getaffinity(0)))
+        return super().estimate(frame)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(available_cpus()) < 2,
+                    reason="pinning needs affinity calls and two CPUs")
+def test_the_pose_stage_runs_on_the_cpu_planned_for_it(tiny_bundles, clip) -> None:
+    frames, poses = clip
+    estimator = WhereScriptedPose(poses)
+    with LivePipeline(load_bundle(tiny_bundles["fp32"]), PipelineConfig(),
+                      estimator=estimator) as pipe:
+        assert pipe.cpus is not None and len(pipe.cpus["pose"]) == 1
+        stats = asyncio.run(pipe.run(FramesSource(frames[:10], fps=30), Collect()))
+    assert stats["frames_in"] == 10
+    assert estimator.cpus_seen == {frozenset(pipe.cpus["pose"])}
+    assert sorted(os.sched_getaffinity(0)) == available_cpus()  # the caller is left alone
 
 
 def test_a_slow_consumer_drops_frames_and_keeps_latency_bounded(tiny_bundles, clip) -> None:
