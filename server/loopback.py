@@ -22,6 +22,7 @@ from server.jitter import use_marker_jitter_buffer
 from server.sendrate import FramePacer
 from server.session import CONTROL_CHANNEL
 from server.tracks import TrackSource
+from server.videoframes import video_frame
 from train.synth.clip import ClipSpec, synthesize
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class PerformerTrack(VideoStreamTrack):
             framecode.draw(image, code)
             self.sent[code] = time.perf_counter()
         self.count += 1
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame = video_frame(image)
         frame.pts, frame.time_base = pts, time_base
         return frame
 

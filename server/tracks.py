@@ -24,6 +24,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from engine.pipeline import LiveFrame
 from engine.pipeline.slot import LatestSlot
 from server import framecode
+from server.videoframes import video_frame
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class AvatarTrack(MediaStreamTrack):
         image = frame.output
         if frame.id is not None and framecode.fits(image):
             image = framecode.draw(image.copy(), frame.id)
-        out = av.VideoFrame.from_ndarray(image, format="rgb24")
+        out = video_frame(image)
         now = time.perf_counter()
         if self._start is None:
             self._start = now
