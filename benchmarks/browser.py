@@ -1,6 +1,6 @@
 """The page in real browsers: avatar frames per second and glass-to-glass latency.
 
-    python -m benchmarks.browser [--browsers chromium firefox] [--seconds 20]
+    python -m benchmarks.browser [--browsers chromium firefox] [--seconds 20] [--repeat 3]
 
 For each browser: `dancenow serve`'s app on a loopback port (one session, the demo
 avatar, pose on ONNX Runtime), the page opened headless with a fake webcam (Chromium:
@@ -8,6 +8,11 @@ a synthetic performer `.y4m`, driven by Playwright; Firefox ESR: its own fake ca
 driven over WebDriver BiDi), Start pressed. After a warm-up the page's own statistics
 are read over `--seconds`: avatar frames shown per second, glass-to-glass latency from
 the frame codes (p50 / p95), and the server's statistics for the session.
+
+A shared machine's speed drifts by more than the differences worth measuring, so each
+browser runs `--repeat` times, the browsers taking turns, and the summary row is the
+median of its runs. Before each run the demo generator is timed alone on one thread
+(`reference ms`): how fast the machine was at that moment.
 Results: `results/browser.json` and `results/browser.md`. A browser that is not
 installed is reported as such and left out.
 """
@@ -35,6 +40,7 @@ from benchmarks.report import command_line, write_results
 from engine.avatar import DEMO_AVATAR, AvatarBundle, load_bundle
 from engine.errors import InputError
 from engine.pipeline import PipelineConfig
+from engine.renderer import AvatarRenderer
 from server.app import ServeConfig, create_app
 from server.session import SessionOptions
 from train.synth.clip import ClipSpec, synth_clip
@@ -226,26 +232,66 @@ def installed(browser: str) -> bool:
     return (CHROMIUM if browser == "chromium" else FIREFOX) is not None
 
 
+# The columns of the results table: (heading, how a run's summary gives it, format).
+COLUMNS = (
+    ("avatar fps decoded", lambda r: r["decoded_fps"], "{:.1f}"),
+    ("presented", lambda r: r["presented_fps"], "{:.1f}"),
+    ("glass-to-glass p50 ms", lambda r: r["glass_to_glass_ms"]["p50_ms"], "{:.0f}"),
+    ("p95 ms", lambda r: r["glass_to_glass_ms"]["p95_ms"], "{:.0f}"),
+    ("server fps out", lambda r: r["server"].get("fps_out"), "{:.1f}"),
+    ("server latency p50 ms", lambda r: (r["server"].get("latency") or {}).get("p50_ms"),
+     "{:.0f}"),
+    ("reference ms", lambda r: r.get("reference_ms"), "{:.1f}"),
+)
+
+
+def median_row(runs: list[dict]) -> list[float | None]:
+    """Each column's median over `runs` (None where no run has the value)."""
+    row = []
+    for _, value, _ in COLUMNS:
+        values = [v for v in (value(r) for r in runs) if v is not None]
+        row.append(float(np.median(values)) if values else None)
+    return row
+
+
+def _cells(values: list[float | None]) -> str:
+    return " | ".join("—" if v is None else fmt.format(v)
+                      for v, (_, _, fmt) in zip(values, COLUMNS, strict=True))
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = ["# The page in real browsers", "", f"Command: `{report['command']}`", "",
              f"Machine: {m['cpu']}, {m['cores']} cores; the browser and the server share "
              f"them. Avatar `{report['avatar']}`, one session, {report['seconds']:.0f} s "
-             "after a warm-up.", "",
-             "| browser | avatar fps decoded | presented | glass-to-glass p50 ms | p95 ms | "
-             "server fps out | server latency p50 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for r in report["runs"]:
-        g, s = r["glass_to_glass_ms"], r["server"]
-        lat = (s.get("latency") or {}).get("p50_ms")
-        cells = [f"{r['decoded_fps']:.1f}", f"{r['presented_fps']:.1f}",
-                 f"{g['p50_ms']:.0f}" if g["p50_ms"] is not None else "—",
-                 f"{g['p95_ms']:.0f}" if g["p95_ms"] is not None else "—",
-                 f"{s['fps_out']:.1f}" if s.get("fps_out") is not None else "—",
-                 f"{lat:.0f}" if lat is not None else "—"]
-        lines.append(f"| {r['browser']} | " + " | ".join(cells) + " |")
+             "after a warm-up per run; the browsers take turns. `reference ms`: the demo "
+             "generator alone on one thread just before the run (the machine's speed "
+             "then).", "",
+             "| browser | run | " + " | ".join(h for h, _, _ in COLUMNS) + " |",
+             "|---|---|" + "---:|" * len(COLUMNS)]
+    names = list(dict.fromkeys(r["browser"] for r in report["runs"]))
+    for name in names:
+        runs = [r for r in report["runs"] if r["browser"] == name]
+        lines.append(f"| {name} | **median of {len(runs)}** | {_cells(median_row(runs))} |")
+        for i, r in enumerate(runs, 1):
+            lines.append(f"| | {i} | {_cells([value(r) for _, value, _ in COLUMNS])} |")
     for name in report["missing"]:
-        lines.append(f"| {name} | not installed | | | | | |")
+        lines.append(f"| {name} | not installed |" + " |" * len(COLUMNS))
     return "\n".join(lines) + "\n"
+
+
+def reference_ms(avatar: str | Path = DEMO_AVATAR, calls: int = 20) -> float:
+    """The avatar's generator alone on one ONNX Runtime thread: median ms per call."""
+    bundle = load_bundle(avatar)
+    with AvatarRenderer(bundle, "ort-cpu", use_face=False, threads=1) as renderer:
+        label = np.zeros(renderer.shape, np.float32)
+        times = []
+        for i in range(calls + 3):
+            start = time.perf_counter()
+            renderer.generate(label)
+            if i >= 3:
+                times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,29 +300,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--browsers", nargs="+", default=list(BROWSERS), choices=BROWSERS)
     parser.add_argument("--seconds", type=float, default=20.0,
                         help="measured seconds per browser, after the warm-up")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per browser, the browsers taking turns (default 3)")
     parser.add_argument("--avatar", default=str(DEMO_AVATAR), help="avatar bundle")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.seconds <= 0:
         parser.error("--seconds must be positive")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     from export.blazepose import ensure_pose_models
 
     ensure_pose_models("ort-cpu")
-    runs, missing = [], []
+    missing = [name for name in args.browsers if not installed(name)]
+    for name in missing:
+        log.warning("%s is not installed: left out", name)
+    present = [name for name in args.browsers if name not in missing]
+    runs = []
     with tempfile.TemporaryDirectory(prefix="dancenow-browser-") as tmp:
-        for name in args.browsers:
-            if not installed(name):
-                log.warning("%s is not installed: left out", name)
-                missing.append(name)
-                continue
-            run = asyncio.run(measure(name, lambda: demo_app(avatar=args.avatar),
-                                      args.seconds, Path(tmp)))
-            log.info("%s: %.1f avatar fps decoded, %.1f presented, glass-to-glass p50 %s ms",
-                     name, run.fps, run.shown_fps, run.glass_percentile(50))
-            runs.append(run.summary())
+        for turn in range(args.repeat):
+            for name in present:
+                reference = reference_ms(args.avatar)
+                run = asyncio.run(measure(name, lambda: demo_app(avatar=args.avatar),
+                                          args.seconds, Path(tmp)))
+                log.info("%s run %d/%d: %.1f avatar fps decoded, %.1f presented, "
+                         "glass-to-glass p50 %s ms (reference %.1f ms)", name, turn + 1,
+                         args.repeat, run.fps, run.shown_fps, run.glass_percentile(50),
+                         reference)
+                runs.append({**run.summary(), "run": turn + 1, "reference_ms": reference})
     report = {"command": command_line("benchmarks.browser", argv), "machine": machine(),
-              "avatar": Path(args.avatar).name, "seconds": args.seconds, "runs": runs,
+              "avatar": Path(args.avatar).name, "seconds": args.seconds,
+              "repeat": args.repeat, "runs": runs,
+              "medians": {name: dict(zip([h for h, _, _ in COLUMNS],
+                                         median_row([r for r in runs if r["browser"] == name]),
+                                         strict=True)) for name in present},
               "missing": missing}
     write_results(args.out, "browser", report, markdown(report))
     return 0
