@@ -11,7 +11,7 @@ the frame codes (p50 / p95), and the server's statistics for the session.
 
 A shared machine's speed drifts by more than the differences worth measuring, so each
 browser runs `--repeat` times, the browsers taking turns, and the summary row is the
-median of its runs. Before each run the demo generator is timed alone on one thread
+median of its runs. Before each run the avatar's generator is timed alone on one thread
 (`reference ms`): how fast the machine was at that moment.
 Results: `results/browser.json` and `results/browser.md`. A browser that is not
 installed is reported as such and left out.
@@ -35,12 +35,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from benchmarks.firefox_bidi import FIREFOX, Firefox
-from benchmarks.machine import machine
+from benchmarks.machine import machine, reference_ms
 from benchmarks.report import command_line, write_results
 from engine.avatar import DEMO_AVATAR, AvatarBundle, load_bundle
 from engine.errors import InputError
 from engine.pipeline import PipelineConfig
-from engine.renderer import AvatarRenderer
 from server.app import ServeConfig, create_app
 from server.session import SessionOptions
 from train.synth.clip import ClipSpec, synth_clip
@@ -264,7 +263,7 @@ def markdown(report: dict) -> str:
     lines = ["# The page in real browsers", "", f"Command: `{report['command']}`", "",
              f"Machine: {m['cpu']}, {m['cores']} cores; the browser and the server share "
              f"them. Avatar `{report['avatar']}`, one session, {report['seconds']:.0f} s "
-             "after a warm-up per run; the browsers take turns. `reference ms`: the demo "
+             "after a warm-up per run; the browsers take turns. `reference ms`: the avatar's "
              "generator alone on one thread just before the run (the machine's speed "
              "then).", "",
              "| browser | run | " + " | ".join(h for h, _, _ in COLUMNS) + " |",
@@ -278,20 +277,6 @@ def markdown(report: dict) -> str:
     for name in report["missing"]:
         lines.append(f"| {name} | not installed |" + " |" * len(COLUMNS))
     return "\n".join(lines) + "\n"
-
-
-def reference_ms(avatar: str | Path = DEMO_AVATAR, calls: int = 20) -> float:
-    """The avatar's generator alone on one ONNX Runtime thread: median ms per call."""
-    bundle = load_bundle(avatar)
-    with AvatarRenderer(bundle, "ort-cpu", use_face=False, threads=1) as renderer:
-        label = np.zeros(renderer.shape, np.float32)
-        times = []
-        for i in range(calls + 3):
-            start = time.perf_counter()
-            renderer.generate(label)
-            if i >= 3:
-                times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1000
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.machine import machine
+from benchmarks.machine import machine, reference_ms
 from benchmarks.report import command_line, write_results
 from engine.avatar import DEMO_AVATAR, AvatarBundle, load_bundle
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
@@ -102,7 +102,10 @@ def markdown(report: dict) -> str:
              f"Machine: {m['cpu']}, {m['cores']} cores. Avatar `{r['avatar']}` on "
              f"`{r['backend']}`, pose on `{r['pose_backend']}`; a {r['frame_size']} px "
              f"synthetic performer offered at {r['source_fps']:.0f} fps for "
-             f"{r['seconds']:.0f} s.", "",
+             f"{r['seconds']:.0f} s." + (
+                 f" Reference: the avatar's generator alone on one thread took "
+                 f"{r['reference_ms']:.1f} ms just before (the machine's speed then)."
+                 if r.get("reference_ms") is not None else ""), "",
              "| mode | output fps | latency p50 ms | latency p95 ms | dropped |",
              "|---|---:|---:|---:|---:|",
              f"| pipelined (real-time source) | {live['output_fps']:.1f} | "
@@ -154,6 +157,7 @@ def run_report(args: argparse.Namespace, command: str) -> dict:
                             render_threads=args.render_threads, pose_threads=args.pose_threads,
                             render_cpus=args.render_cpus)
     report = {"command": command, "machine": machine(),
+              "reference_ms": reference_ms(args.avatar),
               **bench_pipeline(bundle, config, args.seconds, args.fps, args.size,
                                args.saturate_fps)}
     if args.json:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from aiohttp.test_utils import TestClient, TestServer
 
-from benchmarks.machine import machine
+from benchmarks.machine import machine, reference_ms
 from benchmarks.report import command_line, write_results
 from engine.avatar import DEMO_AVATAR, load_bundle
 from engine.pipeline import PipelineConfig
@@ -81,17 +81,21 @@ def markdown(report: dict) -> str:
              f"for {report['seconds']:.0f} s after a {report['warmup']:.0f} s warm-up. Round "
              "trip: capture in the client to arrival back in it, from the frame code, so it "
              "includes the clients' own coding on the shared CPUs; server latency: the "
-             "session's pipeline, from its decoded frame to its avatar frame.", "",
+             "session's pipeline, from its decoded frame to its avatar frame. Reference: the "
+             "avatar's generator alone on one thread just before the level (the machine's "
+             "speed then).", "",
              "| sessions | session | received fps | round trip p50 ms | p95 ms | "
-             "server latency p50 ms | fps asked |", "|---:|---:|---:|---:|---:|---:|---:|"]
+             "server latency p50 ms | fps asked | reference ms |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     fmt = lambda v: "—" if v is None else f"{v:.0f}"  # noqa: E731
     for level in report["levels"]:
+        ref = "—" if level.get("reference_ms") is None else f"{level['reference_ms']:.1f}"
         for row in level["clients"]:
             lines.append(f"| {level['sessions']} | {row['session']} | "
                          f"{row['received_fps']:.1f} | {fmt(row['round_trip_p50_ms'])} | "
                          f"{fmt(row['round_trip_p95_ms'])} | "
                          f"{fmt(row['server_latency_p50_ms'])} | "
-                         f"{fmt(row['send_fps_asked'])} |")
+                         f"{fmt(row['send_fps_asked'])} | {ref} |")
     return "\n".join(lines) + "\n"
 
 
@@ -124,10 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     frames = [f for f, _ in performer_frames(seconds=4, size=args.size, fps=30)]
     levels = []
     for count in args.sessions:
+        reference = reference_ms(args.avatar)
         level = asyncio.run(run_level(app_factory, count, args.seconds, frames, args.warmup))
         log.info("%d session(s): %s fps", count,
                  ", ".join(f"{r['received_fps']:.1f}" for r in level["clients"]))
-        levels.append(level)
+        levels.append({**level, "reference_ms": reference})
     report = {"command": command_line("benchmarks.serve", argv), "machine": machine(),
               "avatar": bundle.name,
               "backend": args.backend, "pose_backend": args.pose_backend,

@@ -11,8 +11,8 @@ import pytest
 
 from engine.avatar import load_bundle
 from engine.keypoints import missing_pose
-from engine.pipeline.affinity import available_cpus
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
+from engine.pipeline.affinity import available_cpus
 from engine.pipeline.sources import FramesSource
 from engine.pose.base import PoseEstimator
 from train.synth.clip import ClipSpec, synthesize
