@@ -78,7 +78,9 @@ def markdown(report: dict) -> str:
              f"`{report['backend']}`, pose on `{report['pose_backend']}`; each session an "
              f"aiortc client in the same process sending a {report['frame_size']} px "
              "synthetic performer at up to 30 fps (the rate its session asks for); measured "
-             f"for {report['seconds']:.0f} s after a {report['warmup']:.0f} s warm-up. Round "
+             f"for {report['seconds']:.0f} s after a {report['warmup']:.0f} s warm-up"
+             + (f"; the pipelines' compute threads at nice +{report['stage_nice']}"
+                if report.get("stage_nice") else "") + ". Round "
              "trip: capture in the client to arrival back in it, from the frame code, so it "
              "includes the clients' own coding on the shared CPUs; server latency: the "
              "session's pipeline, from its decoded frame to its avatar frame. Reference: the "
@@ -111,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0,
                         help="seconds after every session connected, before measuring")
     parser.add_argument("--size", type=int, default=480, help="camera frame size")
+    parser.add_argument("--stage-nice", type=int, default=0, choices=range(20), metavar="N",
+                        help="nice increment of the pipelines' compute threads (as `dancenow "
+                             "serve --stage-nice`); results go to serve-niceN.*")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ensure_pose_models(args.pose_backend)
     pipeline = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
-                              pose_threads=1)
+                              pose_threads=1, stage_nice=args.stage_nice)
 
     def app_factory(count: int):  # noqa: ANN202
         return create_app(ServeConfig(avatars={bundle.name: bundle}, max_sessions=count,
@@ -137,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
               "avatar": bundle.name,
               "backend": args.backend, "pose_backend": args.pose_backend,
               "seconds": args.seconds, "warmup": args.warmup, "frame_size": args.size,
-              "levels": levels}
-    write_results(args.out, "serve", report, markdown(report))
+              "stage_nice": args.stage_nice, "levels": levels}
+    stem = f"serve-nice{args.stage_nice}" if args.stage_nice else "serve"
+    write_results(args.out, stem, report, markdown(report))
     return 0
 
 

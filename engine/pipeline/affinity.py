@@ -9,13 +9,24 @@ fits one CPU's frame time) or on all of them (`all`: render also borrows the pos
 while pose is idle, for a generator too slow for the CPUs left to it, at the price of
 waiting for its thread there whenever pose runs). Successive pipelines in one process
 rotate the pose CPU, so several sessions spread their pose work over the cores.
+
+`lower_thread_priority` gives a stage thread a higher nice value than the rest of the
+process. With more sessions than the CPUs can render, the compute threads then yield to
+the event loop, which moves every session's packets and hands frames between stages, so
+frames stop queueing behind the computation. Raising a nice value needs no privilege;
+Linux keeps one per thread, other systems one per process, so elsewhere it is not done.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+import sys
 import threading
+
+log = logging.getLogger(__name__)
+MAX_NICE = 19
 
 _next_plan = itertools.count()
 _lock = threading.Lock()
@@ -55,3 +66,19 @@ def cpu_plan(cpus: list[int] | None = None, index: int | None = None,
 def pin_current_thread(cpus: set[int]) -> None:
     """Restrict the calling thread (and the threads it starts later) to `cpus`."""
     os.sched_setaffinity(0, cpus)
+
+
+def lower_thread_priority(nice: int) -> bool:
+    """Raise the calling thread's nice value by `nice` (0 to 19; threads it starts later
+    inherit it). False where the platform has no per-thread priority."""
+    if not 0 <= nice <= MAX_NICE:
+        raise ValueError(f"a nice increment is 0 to {MAX_NICE}, got {nice}")
+    if nice == 0:
+        return True
+    if not sys.platform.startswith("linux"):
+        log.warning("thread priorities are per process on %s: stage priority left alone",
+                    sys.platform)
+        return False
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    os.setpriority(os.PRIO_PROCESS, 0, min(MAX_NICE, current + nice))
+    return True

@@ -36,7 +36,7 @@ import numpy as np
 
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
-from engine.pipeline.affinity import cpu_plan, pin_current_thread
+from engine.pipeline.affinity import MAX_NICE, cpu_plan, lower_thread_priority, pin_current_thread
 from engine.pipeline.frame import LiveFrame
 from engine.pipeline.pacing import StagePacer
 from engine.pipeline.slot import LatestSlot
@@ -68,6 +68,7 @@ class PipelineConfig:
     pin_threads: bool = True  # pose and render stages on their own CPUs (see affinity.py)
     render_cpus: str = "others"  # others: the CPUs pose leaves free; all: every CPU
     spinning: bool = False  # let ONNX Runtime's idle threads spin (off: stages share cores)
+    stage_nice: int = 0  # nice increment of the stage threads (see affinity.py), 0 to 19
     pacing: bool = True  # start stages just in time for the slower stages after them
     hold_seconds: float = 0.5  # keep the last pose this long when nobody is seen
     ease_seconds: float = 1.0  # then ease to a neutral standing pose over this long
@@ -147,6 +148,8 @@ class LivePipeline:
         """`estimator` replaces the one `config.pose_backend` names (the pipeline closes it)."""
         self.bundle = bundle
         self.config = config = config or PipelineConfig()
+        if not 0 <= config.stage_nice <= MAX_NICE:
+            raise InputError(f"stage_nice is 0 to {MAX_NICE}, got {config.stage_nice}")
         self._executors = {name: ThreadPoolExecutor(1, thread_name_prefix=f"dancenow-{name}")
                            for name in STAGES}
         # Models are opened in their stage's thread, after pinning it, so the runtime's
@@ -158,6 +161,9 @@ class LivePipeline:
             if self.cpus is not None:
                 for name, executor in self._executors.items():
                     executor.submit(pin_current_thread, self.cpus[name]).result()
+            if config.stage_nice:
+                for executor in self._executors.values():
+                    executor.submit(lower_thread_priority, config.stage_nice).result()
             pose_threads = config.pose_threads or (1 if self.cpus else None)
             if self._estimator is None:
                 self._estimator = self._executors["pose"].submit(

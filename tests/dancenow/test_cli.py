@@ -181,3 +181,16 @@ def test_demo_and_pipeline_benchmark_run_end_to_end(tmp_path, tiny_bundles,
     for key in ("output_fps", "sequential_output_fps", "speedup"):
         assert data[key] > 0, key
     assert data["latency_ms"]["p50_ms"] <= data["latency_ms"]["p95_ms"]
+
+
+@pytest.mark.parametrize("bad", ["-1", "20", "five"])
+def test_serve_refuses_a_stage_nice_outside_0_to_19(bad, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["serve", "--stage-nice", bad])
+    assert exc.value.code == 2
+    assert "--stage-nice" in capsys.readouterr().err
+
+
+def test_serve_takes_a_stage_nice() -> None:
+    assert build_parser().parse_args(["serve", "--stage-nice", "5"]).stage_nice == 5
+    assert build_parser().parse_args(["serve"]).stage_nice == 0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 
 import numpy as np
 import pytest
 
 from engine.avatar import load_bundle
+from engine.errors import InputError
 from engine.keypoints import missing_pose
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.pipeline.affinity import available_cpus
@@ -87,9 +89,11 @@ class WhereScriptedPose(ScriptedPose):
     def __init__(self, poses: list[np.ndarray]) -> None:
         super().__init__(poses)
         self.cpus_seen: set[frozenset[int]] = set()
+        self.nice_seen: set[int] = set()
 
     def estimate(self, frame: np.ndarray) -> np.ndarray:
         self.cpus_seen.add(frozenset(os.sched_getaffinity(0)))
+        self.nice_seen.add(os.getpriority(os.PRIO_PROCESS, 0))
         return super().estimate(frame)
 
 
@@ -105,6 +109,22 @@ def test_the_pose_stage_runs_on_the_cpu_planned_for_it(tiny_bundles, clip) -> No
     assert stats["frames_in"] == 10
     assert estimator.cpus_seen == {frozenset(pipe.cpus["pose"])}
     assert sorted(os.sched_getaffinity(0)) == available_cpus()  # the caller is left alone
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_stage_nice_lowers_the_stage_threads_priority_only(tiny_bundles, clip) -> None:
+    frames, poses = clip
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    estimator = WhereScriptedPose(poses)
+    with LivePipeline(load_bundle(tiny_bundles["fp32"]), PipelineConfig(stage_nice=4),
+                      estimator=estimator) as pipe:
+        stats = asyncio.run(pipe.run(FramesSource(frames[:10], fps=30), Collect()))
+    assert stats["frames_out"] > 0
+    assert estimator.nice_seen == {min(19, ours + 4)}
+    assert os.getpriority(os.PRIO_PROCESS, 0) == ours
+    with pytest.raises(InputError, match="stage_nice"):
+        LivePipeline(load_bundle(tiny_bundles["fp32"]), PipelineConfig(stage_nice=20),
+                     estimator=ScriptedPose(poses))
 
 
 def test_a_slow_consumer_drops_frames_and_keeps_latency_bounded(tiny_bundles, clip) -> None:
