@@ -68,17 +68,14 @@ def pin_current_thread(cpus: set[int]) -> None:
     os.sched_setaffinity(0, cpus)
 
 
-def lower_thread_priority(nice: int) -> bool:
+def lower_thread_priority(nice: int) -> None:
     """Raise the calling thread's nice value by `nice` (0 to 19; threads it starts later
-    inherit it). False where the platform has no per-thread priority."""
+    inherit it). Only on Linux, where the nice value is per thread."""
     if not 0 <= nice <= MAX_NICE:
         raise ValueError(f"a nice increment is 0 to {MAX_NICE}, got {nice}")
-    if nice == 0:
-        return True
     if not sys.platform.startswith("linux"):
         log.warning("thread priorities are per process on %s: stage priority left alone",
                     sys.platform)
-        return False
+        return
     current = os.getpriority(os.PRIO_PROCESS, 0)
     os.setpriority(os.PRIO_PROCESS, 0, min(MAX_NICE, current + nice))
-    return True
