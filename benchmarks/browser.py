@@ -1,18 +1,20 @@
 """The page in real browsers: avatar frames per second and glass-to-glass latency.
 
     python -m benchmarks.browser [--browsers chromium firefox] [--seconds 20] [--repeat 3]
+                                 [--avatar AVATAR ...]
 
-For each browser: `dancenow serve`'s app on a loopback port (one session, the demo
-avatar, pose on ONNX Runtime), the page opened headless with a fake webcam (Chromium:
+For each browser and avatar (by default the two demo avatars, `demo-live` first, as
+`dancenow serve` offers them): `dancenow serve`'s app on a loopback port (one session,
+pose on ONNX Runtime), the page opened headless with a fake webcam (Chromium:
 a synthetic performer `.y4m`, driven by Playwright; Firefox ESR: its own fake camera,
 driven over WebDriver BiDi), Start pressed. After a warm-up the page's own statistics
 are read over `--seconds`: avatar frames shown per second, glass-to-glass latency from
 the frame codes (p50 / p95), and the server's statistics for the session.
 
 A shared machine's speed drifts by more than the differences worth measuring, so each
-browser runs `--repeat` times, the browsers taking turns, and the summary row is the
-median of its runs. Before each run the avatar's generator is timed alone on one thread
-(`reference ms`): how fast the machine was at that moment.
+browser and avatar runs `--repeat` times, taking turns, and the summary row is the
+median of its runs. Before each run the first avatar's generator is timed alone on one
+thread (`reference ms`): how fast the machine was at that moment.
 Results: `results/browser.json` and `results/browser.md`. A browser that is not
 installed is reported as such and left out.
 """
@@ -37,7 +39,7 @@ from aiohttp.test_utils import TestServer
 from benchmarks.firefox_bidi import FIREFOX, Firefox
 from benchmarks.machine import machine, reference_ms
 from benchmarks.report import command_line, write_results
-from engine.avatar import DEMO_AVATAR, AvatarBundle, load_bundle
+from engine.avatar import DEMO_AVATAR, DEMO_LIVE_AVATAR, AvatarBundle, load_bundle
 from engine.errors import InputError
 from engine.pipeline import PipelineConfig
 from server.app import ServeConfig, create_app
@@ -114,7 +116,7 @@ class PageRun:
                 "server": {k: server.get(k) for k in SERVER_KEYS}}
 
 
-def demo_app(pose_models: str | None = None, avatar: str | Path = DEMO_AVATAR
+def demo_app(pose_models: str | None = None, avatar: str | Path = DEMO_LIVE_AVATAR
              ) -> web.Application:
     """The server's app as `dancenow serve` builds it: one avatar, one session at a time,
     pose on ONNX Runtime with one thread (its own CPU)."""
@@ -258,24 +260,32 @@ def _cells(values: list[float | None]) -> str:
                       for v, (_, _, fmt) in zip(values, COLUMNS, strict=True))
 
 
+def _groups(runs: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Runs by (browser, avatar), in the order they first ran."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["browser"], r.get("avatar", "")), []).append(r)
+    return groups
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
+    avatars = ", ".join(f"`{a}`" for a in report["avatars"])
     lines = ["# The page in real browsers", "", f"Command: `{report['command']}`", "",
              f"Machine: {m['cpu']}, {m['cores']} cores; the browser and the server share "
-             f"them. Avatar `{report['avatar']}`, one session, {report['seconds']:.0f} s "
-             "after a warm-up per run; the browsers take turns. `reference ms`: the avatar's "
-             "generator alone on one thread just before the run (the machine's speed "
-             "then).", "",
-             "| browser | run | " + " | ".join(h for h, _, _ in COLUMNS) + " |",
-             "|---|---|" + "---:|" * len(COLUMNS)]
-    names = list(dict.fromkeys(r["browser"] for r in report["runs"]))
-    for name in names:
-        runs = [r for r in report["runs"] if r["browser"] == name]
-        lines.append(f"| {name} | **median of {len(runs)}** | {_cells(median_row(runs))} |")
+             f"them. Avatars {avatars}, one session, {report['seconds']:.0f} s after a "
+             "warm-up per run; browsers and avatars take turns. `reference ms`: the "
+             f"generator of `{report['avatars'][0]}` alone on one thread just before each run "
+             "(the machine's speed then).", "",
+             "| browser | avatar | run | " + " | ".join(h for h, _, _ in COLUMNS) + " |",
+             "|---|---|---|" + "---:|" * len(COLUMNS)]
+    for (name, avatar), runs in _groups(report["runs"]).items():
+        lines.append(f"| {name} | {avatar} | **median of {len(runs)}** | "
+                     f"{_cells(median_row(runs))} |")
         for i, r in enumerate(runs, 1):
-            lines.append(f"| | {i} | {_cells([value(r) for _, value, _ in COLUMNS])} |")
+            lines.append(f"| | | {i} | {_cells([value(r) for _, value, _ in COLUMNS])} |")
     for name in report["missing"]:
-        lines.append(f"| {name} | not installed |" + " |" * len(COLUMNS))
+        lines.append(f"| {name} | | not installed |" + " |" * len(COLUMNS))
     return "\n".join(lines) + "\n"
 
 
@@ -287,9 +297,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="measured seconds per browser, after the warm-up")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per browser, the browsers taking turns (default 3)")
-    parser.add_argument("--avatar", default=str(DEMO_AVATAR), help="avatar bundle")
+    parser.add_argument("--avatar", action="append", metavar="AVATAR",
+                        help="avatar bundle (repeat for several, which take turns; default: "
+                             "avatars/demo-live and avatars/demo)")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
     args = parser.parse_args(argv)
+    avatars = [Path(a) for a in args.avatar or (DEMO_LIVE_AVATAR, DEMO_AVATAR)]
+    names = [load_bundle(a).name for a in avatars]
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.seconds <= 0:
         parser.error("--seconds must be positive")
@@ -306,21 +320,24 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dancenow-browser-") as tmp:
         for turn in range(args.repeat):
             for name in present:
-                reference = reference_ms(args.avatar)
-                run = asyncio.run(measure(name, lambda: demo_app(avatar=args.avatar),
-                                          args.seconds, Path(tmp)))
-                log.info("%s run %d/%d: %.1f avatar fps decoded, %.1f presented, "
-                         "glass-to-glass p50 %s ms (reference %.1f ms)", name, turn + 1,
-                         args.repeat, run.fps, run.shown_fps, run.glass_percentile(50),
-                         reference)
-                runs.append({**run.summary(), "run": turn + 1, "reference_ms": reference})
+                for avatar, avatar_name in zip(avatars, names, strict=True):
+                    reference = reference_ms(avatars[0])
+                    run = asyncio.run(measure(name, lambda a=avatar: demo_app(avatar=a),
+                                              args.seconds, Path(tmp)))
+                    log.info("%s, %s, run %d/%d: %.1f avatar fps decoded, %.1f presented, "
+                             "glass-to-glass p50 %s ms (reference %.1f ms)", name,
+                             avatar_name, turn + 1, args.repeat, run.fps, run.shown_fps,
+                             run.glass_percentile(50), reference)
+                    runs.append({**run.summary(), "avatar": avatar_name, "run": turn + 1,
+                                 "reference_ms": reference})
+    headers = [h for h, _, _ in COLUMNS]
+    medians: dict[str, dict[str, dict]] = {}
+    for (name, avatar), group in _groups(runs).items():
+        medians.setdefault(name, {})[avatar] = dict(zip(headers, median_row(group),
+                                                        strict=True))
     report = {"command": command_line("benchmarks.browser", argv), "machine": machine(),
-              "avatar": Path(args.avatar).name, "seconds": args.seconds,
-              "repeat": args.repeat, "runs": runs,
-              "medians": {name: dict(zip([h for h, _, _ in COLUMNS],
-                                         median_row([r for r in runs if r["browser"] == name]),
-                                         strict=True)) for name in present},
-              "missing": missing}
+              "avatars": names, "seconds": args.seconds, "repeat": args.repeat,
+              "runs": runs, "medians": medians, "missing": missing}
     write_results(args.out, "browser", report, markdown(report))
     return 0
 

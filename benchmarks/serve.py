@@ -24,7 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from benchmarks.machine import machine, reference_ms
 from benchmarks.report import command_line, write_results
-from engine.avatar import DEMO_AVATAR, load_bundle
+from engine.avatar import DEMO_LIVE_AVATAR, load_bundle
 from engine.pipeline import PipelineConfig
 from server.app import MANAGER, ServeConfig, create_app
 from server.loopback import LoopbackClient, performer_frames
@@ -104,7 +104,9 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--avatar", default=str(DEMO_AVATAR), help="avatar bundle")
+    parser.add_argument("--avatar", default=str(DEMO_LIVE_AVATAR),
+                        help="avatar bundle (default: avatars/demo-live, which `dancenow serve` "
+                             "offers first)")
     parser.add_argument("--backend", default="ort-cpu", help="runner of the avatar")
     parser.add_argument("--pose-backend", default="ort-cpu", help="pose estimator")
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 4, 8],

@@ -9,12 +9,14 @@
   their intermediate features (for the feature-matching loss).
 
 Configs are dataclasses saved inside every checkpoint, so export rebuilds the exact
-model without guessing.
+model without guessing. A trained generator can start a new one: widened to see its
+previous frame (`temporal_state_from_global`), or thinned to fewer residual blocks
+(`load_thinned`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Self
 
 import torch
@@ -198,6 +200,56 @@ def temporal_state_from_global(global_state: dict[str, torch.Tensor],
             raise ValueError(f"{name}: the global generator's {tuple(value.shape)} does not "
                              f"fit the temporal generator's {tuple(want.shape)}")
     return state
+
+
+def evenly_spaced(total: int, wanted: int) -> list[int]:
+    """`wanted` of `total` indices, evenly spaced, the first and the last included."""
+    if not 0 < wanted <= total:
+        raise ValueError(f"cannot keep {wanted} of {total}")
+    if wanted == 1:
+        return [0]
+    return [round(i * (total - 1) / (wanted - 1)) for i in range(wanted)]
+
+
+def load_thinned(target: Generator, source_state: dict[str, torch.Tensor],
+                 source_config: GeneratorConfig) -> list[int]:
+    """Load a trained generator into `target`, which may have fewer residual blocks and may
+    be temporal where the source is not. Returns the source blocks kept.
+
+    Every layer outside the residual trunk is copied as it is; of the trunk, evenly spaced
+    blocks are kept, the first and the last among them. A residual block adds to its
+    input, so the thinner network starts close to the trained one and fine-tuning
+    recovers the rest (structured pruning). A global source is first widened to a
+    temporal one as `temporal_state_from_global` does. Anything else that differs (sizes,
+    widths, resolution) is a ValueError.
+    """
+    if source_config.temporal and not target.config.temporal:
+        raise ValueError("a temporal generator cannot start a global one")
+    if not source_config.temporal and target.config.temporal:
+        widened = Generator(replace(source_config, temporal=True))
+        source_state = temporal_state_from_global(source_state, widened)
+        source_config = widened.config
+    source = Generator(source_config)
+    source.load_state_dict(source_state)
+    src, dst = list(source.net), list(target.net)
+    src_blocks = [i for i, m in enumerate(src) if isinstance(m, ResBlock)]
+    dst_blocks = [i for i, m in enumerate(dst) if isinstance(m, ResBlock)]
+    if len(dst_blocks) > len(src_blocks):
+        raise ValueError(f"the source has {len(src_blocks)} residual blocks, fewer than the "
+                         f"{len(dst_blocks)} wanted")
+    kept = evenly_spaced(len(src_blocks), len(dst_blocks)) if dst_blocks else []
+    src_rest = [i for i in range(len(src)) if i not in src_blocks]
+    dst_rest = [i for i in range(len(dst)) if i not in dst_blocks]
+    if [type(src[i]) for i in src_rest] != [type(dst[i]) for i in dst_rest]:
+        raise ValueError("the generators differ beyond their number of residual blocks")
+    pairs = [*zip(dst_rest, src_rest, strict=True),
+             *((d, src_blocks[k]) for d, k in zip(dst_blocks, kept, strict=True))]
+    for d, s in pairs:
+        try:
+            dst[d].load_state_dict(src[s].state_dict())
+        except RuntimeError as exc:
+            raise ValueError(f"layer {d} does not fit the source's layer {s}: {exc}") from exc
+    return kept
 
 
 class FaceGenerator(nn.Module):

@@ -9,6 +9,10 @@ Stages (one checkpoint each in the run folder):
 * `face`: a face generator adds a residual to the face crop of the (frozen) trained
   generator's output, with its own patch discriminator.
 
+A new temporal stage starts from the run's global generator; a new global or temporal
+stage can instead start from another run's (`init_from`), thinned to fewer residual
+blocks when the preset has fewer: a faster generator fine-tuned from a trained one.
+
 Checkpoints are written atomically (temporary file, then rename) every
 `checkpoint_every` steps and at the end, and hold the model configs, weights,
 optimizer states, the step and every random state, so `resume` continues exactly
@@ -43,6 +47,7 @@ from train.models import (
     Generator,
     GeneratorConfig,
     MultiscaleDiscriminator,
+    load_thinned,
     temporal_state_from_global,
 )
 from train.presets import get_preset
@@ -67,6 +72,9 @@ class TrainConfig:
     lambda_vgg: float = 10.0  # weight of the VGG loss (only when weights are on disk)
     lambda_temporal: float = 1.0  # weight of the temporal discriminator's adversarial loss
     warm_start: bool = True  # a new temporal stage starts from the run's global stage, if any
+    # a new global or temporal stage starts from this other run's trained generator (its
+    # temporal stage, else its global one), thinned to this preset's residual blocks
+    init_from: str | None = None
     seed: int = 0  # everything random derives from it
     checkpoint_every: int = 500  # steps between checkpoints
     sample_every: int = 500  # steps between sample grids
@@ -79,6 +87,9 @@ class TrainConfig:
         for name in ("iters", "batch", "checkpoint_every", "sample_every", "log_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1")
+        if self.init_from is not None and self.stage == "face":
+            raise InputError("the face stage trains on top of its run's generator; start the "
+                             "global or temporal stage from another run instead")
 
 
 def checkpoint_path(run: Path, stage: str) -> Path:
@@ -212,7 +223,9 @@ class Trainer:
         checkpoint = load_checkpoint(self.ckpt_path) if resume and self.ckpt_path.exists() \
             else None
         self._build(checkpoint)
-        if checkpoint is None and config.stage == "temporal" and config.warm_start:
+        if checkpoint is None and config.init_from is not None:
+            self._start_from_run(Path(config.init_from))
+        elif checkpoint is None and config.stage == "temporal" and config.warm_start:
             self._warm_start_from_global()
         self.rng = np.random.default_rng([config.seed, self.dist.rank])
         if checkpoint is not None:
@@ -271,6 +284,36 @@ class Trainer:
             raise InputError(f"cannot start the temporal stage from {path}: {exc}") from exc
         log.info("temporal stage starts from the global generator at step %d (%s)",
                  ckpt["step"], path)
+
+    def _start_from_run(self, run: Path) -> None:
+        """Start the generator (thinned to this preset's residual blocks) and, where their
+        shapes match, the discriminators from another run's finished temporal or global
+        stage (see `load_thinned`)."""
+        if run.resolve() == self.run_dir.resolve():
+            raise InputError(f"--init-from names the run being trained ({run})")
+        stages = ("temporal", "global") if self.cfg.stage == "temporal" else ("global",)
+        path = next((checkpoint_path(run, s) for s in stages
+                     if checkpoint_path(run, s).exists()), None)
+        if path is None:
+            raise InputError(f"{run} has no {' or '.join(stages)} checkpoint to start from")
+        ckpt = load_checkpoint(path)
+        if not is_finished(ckpt):
+            raise InputError(f"{path} stopped at step {ckpt['step']} of "
+                             f"{ckpt['train_config']['iters']}: finish it before starting "
+                             "another run from it")
+        try:
+            kept = load_thinned(self.g, ckpt["generator"],
+                                GeneratorConfig.from_dict(ckpt["generator_config"]))
+        except (ValueError, RuntimeError) as exc:
+            raise InputError(f"cannot start from {path}: {exc}") from exc
+        same_d = ckpt.get("discriminator_config") == self.d_config.to_dict()
+        if same_d:
+            self.d.load_state_dict(ckpt["d"])
+            if self.dt is not None and "dt" in ckpt:
+                self.dt.load_state_dict(ckpt["dt"])
+        log.info("%s stage starts from %s at step %d (residual blocks %s kept%s)",
+                 self.cfg.stage, path, ckpt["step"], kept,
+                 ", discriminators too" if same_d else "; discriminators start fresh")
 
     def _load_trained_generator(self, face_checkpoint: dict | None) -> Generator:
         """The generator under the face stage: the one a resumed face checkpoint was trained

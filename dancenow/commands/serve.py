@@ -22,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from engine.pose import estimator_names
 
     p.add_argument("--avatar", action="append", metavar="AVATAR",
-                   help="avatar bundle to serve (repeat for several; default: avatars/demo)")
+                   help="avatar bundle to serve (repeat for several; the first is the "
+                        "page's default; default: avatars/demo-live, the faster one, then "
+                        "avatars/demo)")
     p.add_argument("--backend", default="ort-cpu", help="runner of the avatars' models")
     p.add_argument("--pose-backend", default="ort-cpu", choices=estimator_names(),
                    help="pose estimator (ONNX BlazePose on a Runner, or mediapipe)")
@@ -56,13 +58,13 @@ def _nice(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from engine.avatar import DEMO_AVATAR, load_bundle
+    from engine.avatar import DEMO_AVATAR, DEMO_LIVE_AVATAR, load_bundle
     from engine.errors import InputError
     from engine.pipeline import PipelineConfig
     from server.app import ServeConfig, create_app
     from server.session import SessionOptions
 
-    paths = args.avatar or [str(DEMO_AVATAR)]
+    paths = args.avatar or [str(DEMO_LIVE_AVATAR), str(DEMO_AVATAR)]
     avatars = {}
     for path in paths:
         bundle = load_bundle(path, verify=True)

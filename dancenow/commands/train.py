@@ -2,8 +2,10 @@
 
 Stages: `global` (single-frame generator), `temporal` (the generator also sees its
 previous output; the default; it starts from the run's global generator when the run
-has one), `face` (a face residual generator on top of the run's
-trained generator). Checkpoints are written atomically every --checkpoint-every steps;
+has one), `face` (a face residual generator on top of the run's trained generator).
+`--init-from OTHER_RUN` starts a global or temporal stage from another run's generator
+instead, thinned to the preset's residual blocks (cpu-live from cpu-rt).
+Checkpoints are written atomically every --checkpoint-every steps;
 --resume continues exactly where an interrupted run stopped. Several GPUs: launch with
 `torchrun --nproc_per_node N -m dancenow train ...`.
 """
@@ -40,6 +42,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="train a new temporal stage from scratch even when RUN holds a "
                         "finished global stage (by default it starts from that generator)")
+    p.add_argument("--init-from", metavar="OTHER_RUN",
+                   help="start a new global or temporal stage from OTHER_RUN's trained "
+                        "generator (its temporal stage, else its global one) instead of from "
+                        "scratch; with a preset of fewer residual blocks (cpu-live from "
+                        "cpu-rt) evenly spaced blocks are kept and fine-tuned")
     p.add_argument("--resume", action="store_true",
                    help="continue the stage's checkpoint in RUN exactly; a finished stage "
                         "given a larger --iters is extended (its schedule restarts); one "
@@ -58,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
                          batch=preset.batch if args.batch is None else args.batch,
                          lr=args.lr, seed=args.seed, lambda_face_l1=args.face_l1,
                          checkpoint_every=args.checkpoint_every,
-                         sample_every=args.sample_every, warm_start=args.warm_start)
+                         sample_every=args.sample_every, warm_start=args.warm_start,
+                         init_from=args.init_from)
     path = Trainer(args.data, args.output, config, resume=args.resume,
                    progress=args.progress).run()
     log.info("trained %s: %s", args.stage, path)

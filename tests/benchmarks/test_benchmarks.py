@@ -44,8 +44,9 @@ def test_serve_load_benchmark_writes_a_row_per_session(tmp_path, tiny_bundles) -
     assert "| 2 | 2 |" in (tmp_path / "serve.md").read_text()
 
 
-def _page_run(browser: str, fps: float, p50: float | None, reference: float) -> dict:
-    return {"browser": browser, "decoded_fps": fps, "presented_fps": fps - 1,
+def _page_run(browser: str, fps: float, p50: float | None, reference: float,
+              avatar: str = "demo-live") -> dict:
+    return {"browser": browser, "avatar": avatar, "decoded_fps": fps, "presented_fps": fps - 1,
             "glass_to_glass_ms": {"p50_ms": p50, "p95_ms": None if p50 is None else p50 + 50},
             "server": {"fps_out": fps, "latency": {"p50_ms": 90.0}}, "reference_ms": reference}
 
@@ -54,15 +55,22 @@ def test_browser_results_list_every_run_under_the_median_of_each_column() -> Non
     from benchmarks import browser
 
     runs = [_page_run("chromium", 24.0, 150.0, 20.0), _page_run("firefox", 18.0, None, 21.0),
+            _page_run("chromium", 20.0, 160.0, 20.0, avatar="demo"),
             _page_run("chromium", 28.0, 110.0, 18.0), _page_run("chromium", 26.0, 170.0, 19.0)]
-    chromium = [r for r in runs if r["browser"] == "chromium"]
+    chromium = [r for r in runs if r["browser"] == "chromium" and r["avatar"] == "demo-live"]
     assert browser.median_row(chromium) == [26.0, 25.0, 150.0, 200.0, 26.0, 90.0, 19.0]
     assert browser.median_row([runs[1]])[2:4] == [None, None]  # no latency samples
     text = browser.markdown({"command": "python -m benchmarks.browser", "runs": runs,
-                             "machine": {"cpu": "test CPU", "cores": 2}, "avatar": "demo",
-                             "seconds": 20.0, "missing": ["safari"]})
+                             "machine": {"cpu": "test CPU", "cores": 2},
+                             "avatars": ["demo-live", "demo"], "seconds": 20.0,
+                             "missing": ["safari"]})
     lines = text.splitlines()
-    assert "| chromium | **median of 3** | 26.0 | 25.0 | 150 | 200 | 26.0 | 90 | 19.0 |" in lines
-    assert "| | 2 | 28.0 | 27.0 | 110 | 160 | 28.0 | 90 | 18.0 |" in lines
-    assert "| firefox | **median of 1** | 18.0 | 17.0 | — | — | 18.0 | 90 | 21.0 |" in lines
-    assert any(line.startswith("| safari | not installed |") for line in lines)
+    assert ("| chromium | demo-live | **median of 3** | 26.0 | 25.0 | 150 | 200 | 26.0 | 90 "
+            "| 19.0 |") in lines
+    assert "| | | 2 | 28.0 | 27.0 | 110 | 160 | 28.0 | 90 | 18.0 |" in lines
+    assert "| firefox | demo-live | **median of 1** | 18.0 | 17.0 | — | — | 18.0 | 90 | 21.0 |" \
+        in lines
+    assert "| chromium | demo | **median of 1** | 20.0 | 19.0 | 160 | 210 | 20.0 | 90 | 20.0 |" \
+        in lines
+    assert any(line.startswith("| safari | | not installed |") for line in lines)
+    assert "generator of `demo-live`" in text

@@ -57,3 +57,20 @@ def test_missing_pieces(bundle_copy, tmp_path) -> None:
     assert not is_bundle(bundle_copy)
     with pytest.raises(InputError, match="not valid JSON"):
         load_bundle(bundle_copy)
+
+
+def test_the_two_committed_demo_avatars_are_one_target_at_two_speeds() -> None:
+    from engine.avatar import DEMO_AVATAR, DEMO_LIVE_AVATAR
+
+    demo, live = load_bundle(DEMO_AVATAR, verify=True), load_bundle(DEMO_LIVE_AVATAR,
+                                                                     verify=True)
+    assert (demo.name, demo.manifest["preset"], live.name, live.manifest["preset"]) == (
+        "demo", "cpu-rt", "demo-live", "cpu-live")
+    assert live.resolution == demo.resolution and live.precision == "fp16"
+    assert live.normalization == demo.normalization  # the same person, framed the same
+    g_demo, g_live = demo.manifest["generator_config"], live.manifest["generator_config"]
+    assert g_live["n_blocks"] < g_demo["n_blocks"]
+    assert {**g_live, "n_blocks": g_demo["n_blocks"]} == g_demo  # thinned, nothing else
+    for bundle in (demo, live):  # held-out quality travels with the bundle
+        metrics = bundle.manifest["metrics"]["heldout_metrics"]
+        assert metrics["redetect_rate"] >= 0.95 and metrics["pose_distance"] <= 0.02

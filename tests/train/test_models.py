@@ -12,7 +12,10 @@ from train.models import (
     Generator,
     GeneratorConfig,
     MultiscaleDiscriminator,
+    ResBlock,
     count_parameters,
+    evenly_spaced,
+    load_thinned,
     temporal_state_from_global,
 )
 from train.presets import PRESETS, get_preset
@@ -55,6 +58,73 @@ def test_temporal_generator_from_global_weights_starts_as_the_global_one(variant
     other = Generator(GeneratorConfig(**{**cfg.to_dict(), "n_blocks": 2}))
     with pytest.raises(ValueError, match="differ in architecture"):
         temporal_state_from_global(global_g.state_dict(), other)
+
+
+def test_evenly_spaced_keeps_the_first_and_the_last() -> None:
+    assert evenly_spaced(4, 2) == [0, 3]
+    assert evenly_spaced(4, 4) == [0, 1, 2, 3]
+    assert evenly_spaced(9, 3) == [0, 4, 8]
+    assert evenly_spaced(4, 1) == [0]
+    for wanted in (0, 5):
+        with pytest.raises(ValueError, match="cannot keep"):
+            evenly_spaced(4, wanted)
+
+
+def _trunk_without(g: Generator, dropped: set[int]) -> torch.nn.Sequential:
+    """`g`'s layers without the residual blocks numbered in `dropped` (0 = the first)."""
+    blocks = [i for i, m in enumerate(g.net) if isinstance(m, ResBlock)]
+    gone = {blocks[k] for k in dropped}
+    return torch.nn.Sequential(*[m for i, m in enumerate(g.net) if i not in gone])
+
+
+@pytest.mark.parametrize("variant", [dict(padding="zeros", io_stride=2),
+                                     dict(padding="reflect", outer_kernel=7)])
+def test_a_thinned_generator_is_the_trained_one_without_the_dropped_blocks(variant) -> None:
+    cfg = GeneratorConfig(resolution=32, ngf=4, n_downsample=2, n_blocks=4, max_channels=16,
+                          **variant)
+    torch.manual_seed(2)
+    trained = Generator(cfg).eval()
+    thin = Generator(GeneratorConfig(**{**cfg.to_dict(), "n_blocks": 2})).eval()
+    assert load_thinned(thin, trained.state_dict(), cfg) == [0, 3]
+    x = torch.randn(2, 6, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(thin.net(x), _trunk_without(trained, {1, 2})(x), atol=1e-6)
+        assert not torch.allclose(thin.net(x), trained.net(x), atol=1e-3)
+    same = Generator(cfg).eval()
+    assert load_thinned(same, trained.state_dict(), cfg) == [0, 1, 2, 3]
+    assert all(torch.equal(a, b) for a, b in zip(same.state_dict().values(),
+                                                 trained.state_dict().values(), strict=True))
+
+
+def test_a_global_generator_starts_a_thinner_temporal_one() -> None:
+    cfg = GeneratorConfig(resolution=32, ngf=4, n_downsample=2, n_blocks=3, max_channels=16,
+                          temporal=False, padding="zeros", io_stride=2)
+    torch.manual_seed(3)
+    trained = Generator(cfg).eval()
+    thin = Generator(GeneratorConfig(**{**cfg.to_dict(), "n_blocks": 1, "temporal": True}))
+    assert load_thinned(thin.eval(), trained.state_dict(), cfg) == [0]
+    label = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        expected = torch.tanh(_trunk_without(trained, {1, 2})(label))
+        for previous in (None, torch.rand(1, 3, 32, 32)):
+            assert torch.allclose(thin(label, previous), expected, atol=1e-6)
+
+
+def test_thinning_refuses_what_does_not_fit() -> None:
+    cfg = GeneratorConfig(resolution=32, ngf=4, n_downsample=2, n_blocks=2, max_channels=16)
+    trained = Generator(cfg).state_dict()
+    more = Generator(GeneratorConfig(**{**cfg.to_dict(), "n_blocks": 3}))
+    with pytest.raises(ValueError, match="fewer than the 3 wanted"):
+        load_thinned(more, trained, cfg)
+    wider = Generator(GeneratorConfig(**{**cfg.to_dict(), "ngf": 8, "n_blocks": 1}))
+    with pytest.raises(ValueError, match="does not fit"):
+        load_thinned(wider, trained, cfg)
+    deeper = Generator(GeneratorConfig(**{**cfg.to_dict(), "n_downsample": 3, "n_blocks": 1}))
+    with pytest.raises(ValueError, match="differ beyond"):
+        load_thinned(deeper, trained, cfg)
+    single = Generator(GeneratorConfig(**{**cfg.to_dict(), "temporal": False}))
+    with pytest.raises(ValueError, match="cannot start a global"):
+        load_thinned(single, trained, cfg)
 
 
 @pytest.mark.parametrize("variant", [dict(outer_kernel=7, padding="reflect", upsample="nearest"),
@@ -124,5 +194,9 @@ def test_presets_build_and_grow() -> None:
         sizes[name] = count_parameters(Generator(p.generator))
         assert p.description
     assert sizes["tiny"] < sizes["cpu-rt"] < sizes["balanced"] < sizes["hd"]
+    assert sizes["cpu-live"] < sizes["cpu-rt"]
+    live, rt = get_preset("cpu-live").generator, get_preset("cpu-rt").generator
+    assert live.n_blocks < rt.n_blocks  # and only that: it is fine-tuned from a cpu-rt run
+    assert GeneratorConfig(**{**live.to_dict(), "n_blocks": rt.n_blocks}) == rt
     assert get_preset("cpu-rt").generator.resolution == 256
     assert get_preset("hd").generator.resolution == 512

@@ -183,3 +183,61 @@ def test_temporal_stage_refuses_an_unfinished_global_stage(tiny_data, tmp_path) 
     partial._save()
     with pytest.raises(InputError, match="stopped at step 1 of 6"):
         Trainer(tiny_data, run, _cfg(iters=2), progress=False)
+
+
+@pytest.fixture
+def tiny_three_blocks(monkeypatch) -> str:
+    """A preset like `tiny` with three residual blocks, to thin down to `tiny`'s one."""
+    from dataclasses import replace
+
+    from train.presets import PRESETS
+
+    tiny = PRESETS["tiny"]
+    monkeypatch.setitem(PRESETS, "tiny-3", replace(
+        tiny, name="tiny-3", generator=replace(tiny.generator, n_blocks=3)))
+    return "tiny-3"
+
+
+def test_a_stage_starts_from_another_runs_generator_thinned(tiny_data, tmp_path,
+                                                           tiny_three_blocks) -> None:
+    from train.models import Generator, GeneratorConfig, load_thinned
+
+    source = tmp_path / "big"
+    Trainer(tiny_data, source, _cfg(preset=tiny_three_blocks, iters=2), progress=False).run()
+    ckpt = load_checkpoint(checkpoint_path(source, "temporal"))
+    thin = Trainer(tiny_data, tmp_path / "thin", _cfg(init_from=str(source), iters=2),
+                   progress=False)
+    expected = Generator(thin.g_config)
+    assert load_thinned(expected, ckpt["generator"],
+                        GeneratorConfig.from_dict(ckpt["generator_config"])) == [0]
+    assert _same(thin.g.state_dict(), expected.state_dict())
+    assert _same(thin.d.state_dict(), ckpt["d"]) and _same(thin.dt.state_dict(), ckpt["dt"])
+    thin.run()
+    trained = load_checkpoint(checkpoint_path(tmp_path / "thin", "temporal"))
+    assert trained["generator_config"]["n_blocks"] == 1 and trained["step"] == 2
+    # A global stage starts from the other run's global stage only.
+    with pytest.raises(InputError, match="no global checkpoint"):
+        Trainer(tiny_data, tmp_path / "g", _cfg(stage="global", init_from=str(source)),
+                progress=False)
+
+
+def test_starting_from_another_run_refuses_what_it_cannot_use(tiny_data, tmp_path,
+                                                             tiny_three_blocks) -> None:
+    with pytest.raises(InputError, match="no temporal or global checkpoint"):
+        Trainer(tiny_data, tmp_path / "r", _cfg(init_from=str(tmp_path)), progress=False)
+    with pytest.raises(InputError, match="face stage trains on top"):
+        Trainer(tiny_data, tmp_path / "r", _cfg(stage="face", init_from=str(tmp_path)),
+                progress=False)
+    with pytest.raises(InputError, match="names the run being trained"):
+        Trainer(tiny_data, tmp_path / "r", _cfg(init_from=str(tmp_path / "r")), progress=False)
+    partial = Trainer(tiny_data, tmp_path / "p", _cfg(iters=6), progress=False)
+    partial._step(partial._batch())
+    partial.step += 1
+    partial._save()
+    with pytest.raises(InputError, match="stopped at step 1 of 6"):
+        Trainer(tiny_data, tmp_path / "r", _cfg(init_from=str(tmp_path / "p")), progress=False)
+    small = tmp_path / "small"
+    Trainer(tiny_data, small, _cfg(iters=1), progress=False).run()
+    with pytest.raises(InputError, match="cannot start from .* fewer than the 3 wanted"):
+        Trainer(tiny_data, tmp_path / "r", _cfg(preset=tiny_three_blocks, init_from=str(small)),
+                progress=False)

@@ -1,4 +1,4 @@
-"""End to end with the committed demo avatar: the avatar follows the performer.
+"""End to end with the committed demo avatars: the avatar follows the performer.
 
 BlazePose re-detects the pose on the avatar frames; the limb joints must lie within
 0.05 of the frame height of the normalized pose the avatar was asked to show. The
@@ -12,8 +12,9 @@ import asyncio
 import logging
 
 import numpy as np
+import pytest
 
-from engine.avatar import DEMO_AVATAR, load_bundle
+from engine.avatar import DEMO_AVATAR, DEMO_LIVE_AVATAR, load_bundle
 from engine.keypoints import LIMB_JOINTS
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.pipeline.offline import RenderOptions, render_video
@@ -38,8 +39,9 @@ def _limb_distance(poses: list[np.ndarray], frames: list[np.ndarray], size: int)
     return float(np.mean(errors[np.isfinite(errors)]))
 
 
-def test_the_live_avatar_follows_the_performer() -> None:
-    bundle = load_bundle(DEMO_AVATAR, verify=True)
+@pytest.mark.parametrize("avatar", [DEMO_AVATAR, DEMO_LIVE_AVATAR], ids=lambda p: p.name)
+def test_the_live_avatar_follows_the_performer(avatar) -> None:
+    bundle = load_bundle(avatar, verify=True)
     frames = [f for f, _ in synthesize(ClipSpec(actor="performer", motion="dance", seconds=2,
                                                 size=512, fps=30, seed=8))]
     shown: list[LiveFrame] = []
@@ -54,7 +56,8 @@ def test_the_live_avatar_follows_the_performer() -> None:
     assert len(seen) >= 20
     d = _limb_distance([f.normalized for f in seen], [f.output for f in seen],
                        bundle.resolution)
-    log.info("live: %d frames, mean limb-joint distance %.4f of the height", len(seen), d)
+    log.info("live, %s: %d frames, mean limb-joint distance %.4f of the height", bundle.name,
+             len(seen), d)
     assert d <= 0.05
 
 
