@@ -13,8 +13,10 @@ the frame codes (p50 / p95), and the server's statistics for the session.
 
 A shared machine's speed drifts by more than the differences worth measuring, so each
 browser and avatar runs `--repeat` times, taking turns, and the summary row is the
-median of its runs. Before each run the first avatar's generator is timed alone on one
-thread (`reference ms`): how fast the machine was at that moment.
+median of its runs. A browser's first session in a fresh machine state runs slower (the
+browser decodes fewer frames than the server sends), so each browser first runs one
+unrecorded session (`--warmup-runs`). Before each run the first avatar's generator is
+timed alone on one thread (`reference ms`): how fast the machine was at that moment.
 Results: `results/browser.json` and `results/browser.md`. A browser that is not
 installed is reported as such and left out.
 """
@@ -276,7 +278,8 @@ def markdown(report: dict) -> str:
              f"them. Avatars {avatars}, one session, {report['seconds']:.0f} s after a "
              "warm-up per run; browsers and avatars take turns. `reference ms`: the "
              f"generator of `{report['avatars'][0]}` alone on one thread just before each run "
-             "(the machine's speed then).", "",
+             "(the machine's speed then). Before them, "
+             f"{report.get('warmup_runs', 0)} unrecorded run(s) per browser.", "",
              "| browser | avatar | run | " + " | ".join(h for h, _, _ in COLUMNS) + " |",
              "|---|---|---|" + "---:|" * len(COLUMNS)]
     for (name, avatar), runs in _groups(report["runs"]).items():
@@ -300,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--avatar", action="append", metavar="AVATAR",
                         help="avatar bundle (repeat for several, which take turns; default: "
                              "avatars/demo-live and avatars/demo)")
+    parser.add_argument("--warmup-runs", type=int, default=1, metavar="N",
+                        help="unrecorded sessions per browser before the measured ones "
+                             "(default 1)")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
     args = parser.parse_args(argv)
     avatars = [Path(a) for a in args.avatar or (DEMO_LIVE_AVATAR, DEMO_AVATAR)]
@@ -309,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seconds must be positive")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.warmup_runs < 0:
+        parser.error("--warmup-runs cannot be negative")
     from export.blazepose import ensure_pose_models
 
     ensure_pose_models("ort-cpu")
@@ -318,6 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     present = [name for name in args.browsers if name not in missing]
     runs = []
     with tempfile.TemporaryDirectory(prefix="dancenow-browser-") as tmp:
+        for name in present:
+            for i in range(args.warmup_runs):
+                run = asyncio.run(measure(name, lambda: demo_app(avatar=avatars[0]),
+                                          args.seconds, Path(tmp)))
+                log.info("%s, warm-up run %d/%d (not recorded): %.1f avatar fps decoded",
+                         name, i + 1, args.warmup_runs, run.fps)
         for turn in range(args.repeat):
             for name in present:
                 for avatar, avatar_name in zip(avatars, names, strict=True):
@@ -337,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                                                         strict=True))
     report = {"command": command_line("benchmarks.browser", argv), "machine": machine(),
               "avatars": names, "seconds": args.seconds, "repeat": args.repeat,
+              "warmup_runs": args.warmup_runs,
               "runs": runs, "medians": medians, "missing": missing}
     write_results(args.out, "browser", report, markdown(report))
     return 0
