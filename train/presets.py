@@ -3,7 +3,7 @@ for a browser on the same cores), `balanced`, `hd`, `tiny` (smoke tests)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from engine.errors import InputError
 from train.models import DiscriminatorConfig, FaceConfig, GeneratorConfig
@@ -21,6 +21,25 @@ class Preset:
     notes: dict = field(default_factory=dict)
 
 
+_CPU_RT = Preset(
+    name="cpu-rt",
+    # ONNX Runtime, 256x256 with the temporal input: about 18 ms per frame on one CPU
+    # core (benchmarks/runners.py), so pose and render each fit on a core of their own
+    # at 30 frames/s. The network works at 128x128 (io_stride 2): the full-resolution
+    # convolutions of the pix2pixHD layout cost a third of the time for little benefit
+    # at 256 px, and its 7x7 outer convolutions and reflection padding triple the rest.
+    generator=GeneratorConfig(resolution=256, ngf=16, n_downsample=3, n_blocks=4,
+                              max_channels=256, outer_kernel=3, padding="zeros",
+                              io_stride=2),
+    face=FaceConfig(crop=48, ngf=16, n_downsample=2, n_blocks=2),
+    # Small discriminators keep a training step under a second on 2 CPU cores.
+    discriminator=DiscriminatorConfig(ndf=16, n_layers=3, num_d=2, max_channels=64),
+    batch=1, iters=4000,
+    description="256x256, small enough for ONNX Runtime to render >= 30 frames/s on 2 "
+                "CPU cores",
+)
+
+
 PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         name="tiny",
@@ -33,38 +52,16 @@ PRESETS: dict[str, Preset] = {
         description="64x64 smoke-test size: checks a data folder and the whole training "
                     "path in seconds",
     ),
-    "cpu-rt": Preset(
-        name="cpu-rt",
-        # ONNX Runtime, 256x256 with the temporal input: about 18 ms per frame on one CPU
-        # core (benchmarks/runners.py), so pose and render each fit on a core of their own
-        # at 30 frames/s. The network works at 128x128 (io_stride 2): the full-resolution
-        # convolutions of the pix2pixHD layout cost a third of the time for little benefit
-        # at 256 px, and its 7x7 outer convolutions and reflection padding triple the rest.
-        generator=GeneratorConfig(resolution=256, ngf=16, n_downsample=3, n_blocks=4,
-                                  max_channels=256, outer_kernel=3, padding="zeros",
-                                  io_stride=2),
-        face=FaceConfig(crop=48, ngf=16, n_downsample=2, n_blocks=2),
-        # Small discriminators keep a training step under a second on 2 CPU cores.
-        discriminator=DiscriminatorConfig(ndf=16, n_layers=3, num_d=2, max_channels=64),
-        batch=1, iters=4000,
-        description="256x256, small enough for ONNX Runtime to render >= 30 frames/s on 2 "
-                    "CPU cores",
-    ),
-    "cpu-live": Preset(
-        name="cpu-live",
-        # cpu-rt with half its residual blocks: about a fifth less time per frame, which a
-        # browser on the same two cores needs. Too small to learn the target from scratch
-        # in the same time; it is fine-tuned from a trained cpu-rt run instead (dancenow
-        # train --init-from), which keeps every other layer and two of its four blocks.
-        generator=GeneratorConfig(resolution=256, ngf=16, n_downsample=3, n_blocks=2,
-                                  max_channels=256, outer_kernel=3, padding="zeros",
-                                  io_stride=2),
-        face=FaceConfig(crop=48, ngf=16, n_downsample=2, n_blocks=2),
-        discriminator=DiscriminatorConfig(ndf=16, n_layers=3, num_d=2, max_channels=64),
-        batch=1, iters=2500,
-        description="cpu-rt thinned to 2 residual blocks and fine-tuned from a cpu-rt run "
-                    "(--init-from): the live demo's generator",
-    ),
+    "cpu-rt": _CPU_RT,
+    # cpu-rt with half its residual blocks: about a fifth less time per frame, which a
+    # browser on the same two cores needs. It is fine-tuned from a trained cpu-rt run
+    # (dancenow train --init-from), which keeps all its layers but two of the four
+    # blocks, rather than trained from scratch.
+    "cpu-live": replace(_CPU_RT, name="cpu-live",
+                        generator=replace(_CPU_RT.generator, n_blocks=2), iters=2500,
+                        description="cpu-rt thinned to 2 residual blocks and fine-tuned "
+                                    "from a cpu-rt run (--init-from): the live demo's "
+                                    "generator"),
     "balanced": Preset(
         name="balanced",
         generator=GeneratorConfig(resolution=256, ngf=32, n_downsample=4, n_blocks=6,
