@@ -48,7 +48,6 @@ from train.models import (
     GeneratorConfig,
     MultiscaleDiscriminator,
     load_thinned,
-    temporal_state_from_global,
 )
 from train.presets import get_preset
 from train.samples import save_sample_grid
@@ -99,6 +98,13 @@ def checkpoint_path(run: Path, stage: str) -> Path:
 def is_finished(ckpt: dict) -> bool:
     """Whether a checkpoint reached the length its stage was trained for."""
     return int(ckpt["step"]) >= ckpt["train_config"]["iters"]
+
+
+def _require_finished(ckpt: dict, path: Path, hint: str) -> None:
+    """A checkpoint another stage or run starts from must be finished; `hint` says how."""
+    if not is_finished(ckpt):
+        raise InputError(f"{path} stopped at step {ckpt['step']} of "
+                         f"{ckpt['train_config']['iters']}: {hint}")
 
 
 def save_atomic(obj: dict, path: Path) -> None:
@@ -273,12 +279,11 @@ class Trainer:
             raise InputError(f"{path} was trained with preset {ckpt.get('preset')}, not "
                              f"{self.preset.name}: train the temporal stage in another run "
                              "folder or with the same preset")
-        if not is_finished(ckpt):
-            raise InputError(f"{path} stopped at step {ckpt['step']} of "
-                             f"{ckpt['train_config']['iters']}: finish it with --stage global "
-                             "--resume before the temporal stage starts from it")
+        _require_finished(ckpt, path, "finish it with --stage global --resume before the "
+                                      "temporal stage starts from it")
         try:
-            self.g.load_state_dict(temporal_state_from_global(ckpt["generator"], self.g))
+            load_thinned(self.g, ckpt["generator"],
+                         GeneratorConfig.from_dict(ckpt["generator_config"]))
             self.d.load_state_dict(ckpt["d"])
         except (ValueError, RuntimeError) as exc:
             raise InputError(f"cannot start the temporal stage from {path}: {exc}") from exc
@@ -297,10 +302,7 @@ class Trainer:
         if path is None:
             raise InputError(f"{run} has no {' or '.join(stages)} checkpoint to start from")
         ckpt = load_checkpoint(path)
-        if not is_finished(ckpt):
-            raise InputError(f"{path} stopped at step {ckpt['step']} of "
-                             f"{ckpt['train_config']['iters']}: finish it before starting "
-                             "another run from it")
+        _require_finished(ckpt, path, "finish it before starting another run from it")
         try:
             kept = load_thinned(self.g, ckpt["generator"],
                                 GeneratorConfig.from_dict(ckpt["generator_config"]))
