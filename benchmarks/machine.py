@@ -2,8 +2,9 @@
 files.
 
 On a shared machine the speed drifts by a quarter from one minute to the next, more than
-many differences worth measuring; `reference_ms` times a fixed piece of work (the demo
-generator on one thread) so a result can be read against the speed it ran at."""
+many differences worth measuring; `reference_ms` times a fixed piece of work (an avatar's
+generator on one thread; each benchmark names the avatar in its results) so a result can
+be read against the speed it ran at."""
 
 from __future__ import annotations
 

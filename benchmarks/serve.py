@@ -26,6 +26,7 @@ from benchmarks.machine import machine, reference_ms
 from benchmarks.report import command_line, write_results
 from engine.avatar import DEMO_LIVE_AVATAR, load_bundle
 from engine.pipeline import PipelineConfig
+from engine.pipeline.affinity import MAX_NICE
 from server.app import MANAGER, ServeConfig, create_app
 from server.loopback import LoopbackClient, performer_frames
 from server.session import SessionOptions
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0,
                         help="seconds after every session connected, before measuring")
     parser.add_argument("--size", type=int, default=480, help="camera frame size")
-    parser.add_argument("--stage-nice", type=int, default=0, choices=range(20), metavar="N",
+    parser.add_argument("--stage-nice", type=int, default=0, choices=range(MAX_NICE + 1),
+                        metavar="N",
                         help="nice increment of the pipelines' compute threads (as `dancenow "
                              "serve --stage-nice`); results go to serve-niceN.*")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
