@@ -1,7 +1,7 @@
 """The page in real browsers: avatar frames per second and glass-to-glass latency.
 
     python -m benchmarks.browser [--browsers chromium firefox] [--seconds 20] [--repeat 3]
-                                 [--avatar AVATAR ...]
+                                 [--avatar AVATAR ...] [--send auto canvas]
 
 For each browser and avatar (by default the two demo avatars, `demo-live` first, as
 `dancenow serve` offers them): `dancenow serve`'s app on a loopback port (one session,
@@ -10,6 +10,11 @@ a synthetic performer `.y4m`, driven by Playwright; Firefox ESR: its own fake ca
 driven over WebDriver BiDi), Start pressed. After a warm-up the page's own statistics
 are read over `--seconds`: avatar frames shown per second, glass-to-glass latency from
 the frame codes (p50 / p95), and the server's statistics for the session.
+
+The page sends its camera in one of two ways (server/static/camera.js): `frames` (the
+camera's frames marked in place; Chromium) or `canvas` (drawn through a canvas; Firefox,
+or any browser with `?send=canvas`). `--send auto canvas` runs both in turns where the
+browser has both; the `camera` column says which one a run used.
 
 A shared machine's speed drifts by more than the differences worth measuring, so each
 browser and avatar runs `--repeat` times, taking turns, and the summary row is the
@@ -80,6 +85,7 @@ class PageRun:
     connection: str | None
     errors: list[str] = field(default_factory=list)
     server: dict | None = None  # the session's entry in GET /stats at the end
+    send_path: str | None = None  # how the page sent its camera: frames or canvas
 
     @classmethod
     def from_stats(cls, browser: str, before: dict, after: dict, seconds: float,
@@ -88,7 +94,7 @@ class PageRun:
         glass = after["glass"][-taken:] if taken > 0 else []
         frames = {k: int(after.get(k, 0)) - int(before.get(k, 0)) for k in COUNTERS}
         return cls(browser, seconds, frames, [float(x) for x in glass],
-                   after["connection"], list(errors), server)
+                   after["connection"], list(errors), server, after.get("sendPath"))
 
     def rate(self, counter: str) -> float:
         return self.frames[counter] / self.seconds
@@ -108,7 +114,7 @@ class PageRun:
 
     def summary(self) -> dict:
         server = self.server or {}
-        return {"browser": self.browser, "seconds": self.seconds,
+        return {"browser": self.browser, "send_path": self.send_path, "seconds": self.seconds,
                 "decoded_fps": self.fps, "presented_fps": self.shown_fps,
                 "callback_fps": self.rate("framesShown"), "frames": self.frames,
                 "glass_to_glass_ms": {"p50_ms": self.glass_percentile(50),
@@ -181,8 +187,9 @@ def chromium_args(webcam: Path) -> list[str]:
 
 
 async def chromium_run(url: str, seconds: float, webcam: Path,
-                       executable: str | None = CHROMIUM) -> PageRun:
-    """The page in headless Chromium with `webcam` (.y4m) as the camera."""
+                       executable: str | None = CHROMIUM, query: str = "") -> PageRun:
+    """The page (at `url` + `query`) in headless Chromium with `webcam` (.y4m) as the
+    camera."""
     from playwright.async_api import async_playwright
 
     if executable is None:
@@ -195,7 +202,7 @@ async def chromium_run(url: str, seconds: float, webcam: Path,
             page = await browser.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(url)
+            await page.goto(url + query)
             await page.wait_for_function(HAS_AVATARS)
             await page.click("#start")
             await page.wait_for_function(STARTED, timeout=60_000)
@@ -207,10 +214,11 @@ async def chromium_run(url: str, seconds: float, webcam: Path,
     return PageRun.from_stats("chromium", before, after, elapsed, errors, server)
 
 
-async def firefox_run(url: str, seconds: float, executable: str | None = FIREFOX) -> PageRun:
-    """The page in headless Firefox with its own fake camera."""
+async def firefox_run(url: str, seconds: float, executable: str | None = FIREFOX,
+                      query: str = "") -> PageRun:
+    """The page (at `url` + `query`) in headless Firefox with its own fake camera."""
     async with Firefox(executable) as ff:
-        await ff.navigate(url)
+        await ff.navigate(url + query)
         await ff.wait_for(HAS_AVATARS)
         await ff.evaluate("document.querySelector('#start').click()", user_gesture=True)
         await ff.wait_for(STARTED, timeout=60)
@@ -220,14 +228,22 @@ async def firefox_run(url: str, seconds: float, executable: str | None = FIREFOX
     return PageRun.from_stats("firefox", before, after, elapsed, errors, server)
 
 
+SENDS = ("auto", "canvas")  # the page's choice of camera path, or the canvas path forced
+
+
 async def measure(browser: str, app_factory: Callable[[], web.Application], seconds: float,
-                  workdir: Path) -> PageRun:
-    """One session of the page in `browser` against a fresh app."""
+                  workdir: Path, send: str = "auto") -> PageRun:
+    """One session of the page in `browser` against a fresh app; `send`: `auto` (the
+    page's choice) or `canvas` (`?send=canvas`)."""
+    if send not in SENDS:
+        raise InputError(f"unknown send {send!r}: use {' or '.join(SENDS)}")
+    query = "" if send == "auto" else f"?send={send}"
     async with serving(app_factory()) as url:
         if browser == "chromium":
-            return await chromium_run(url, seconds, performer_webcam(workdir / "webcam.y4m"))
+            return await chromium_run(url, seconds, performer_webcam(workdir / "webcam.y4m"),
+                                      query=query)
         if browser == "firefox":
-            return await firefox_run(url, seconds)
+            return await firefox_run(url, seconds, query=query)
     raise InputError(f"unknown browser {browser!r}: use {' or '.join(BROWSERS)}")
 
 
@@ -262,11 +278,12 @@ def _cells(values: list[float | None]) -> str:
                       for v, (_, _, fmt) in zip(values, COLUMNS, strict=True))
 
 
-def _groups(runs: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    """Runs by (browser, avatar), in the order they first ran."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+def _groups(runs: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
+    """Runs by (browser, avatar, camera path), in the order they first ran."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
     for r in runs:
-        groups.setdefault((r["browser"], r.get("avatar", "")), []).append(r)
+        key = (r["browser"], r.get("avatar", ""), r.get("send_path") or "")
+        groups.setdefault(key, []).append(r)
     return groups
 
 
@@ -280,15 +297,18 @@ def markdown(report: dict) -> str:
              f"generator of `{report['avatars'][0]}` alone on one thread just before each run "
              "(the machine's speed then). Before them, "
              f"{report.get('warmup_runs', 0)} unrecorded run(s) per browser.", "",
-             "| browser | avatar | run | " + " | ".join(h for h, _, _ in COLUMNS) + " |",
-             "|---|---|---|" + "---:|" * len(COLUMNS)]
-    for (name, avatar), runs in _groups(report["runs"]).items():
-        lines.append(f"| {name} | {avatar} | **median of {len(runs)}** | "
+             "`camera`: how the page sent its camera (frames: marked in place; canvas: "
+             "drawn through a canvas).", "",
+             "| browser | avatar | camera | run | " + " | ".join(h for h, _, _ in COLUMNS)
+             + " |",
+             "|---|---|---|---|" + "---:|" * len(COLUMNS)]
+    for (name, avatar, path), runs in _groups(report["runs"]).items():
+        lines.append(f"| {name} | {avatar} | {path} | **median of {len(runs)}** | "
                      f"{_cells(median_row(runs))} |")
         for i, r in enumerate(runs, 1):
-            lines.append(f"| | | {i} | {_cells([value(r) for _, value, _ in COLUMNS])} |")
+            lines.append(f"| | | | {i} | {_cells([value(r) for _, value, _ in COLUMNS])} |")
     for name in report["missing"]:
-        lines.append(f"| {name} | | not installed |" + " |" * len(COLUMNS))
+        lines.append(f"| {name} | | | not installed |" + " |" * len(COLUMNS))
     return "\n".join(lines) + "\n"
 
 
@@ -303,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--avatar", action="append", metavar="AVATAR",
                         help="avatar bundle (repeat for several, which take turns; default: "
                              "avatars/demo-live and avatars/demo)")
+    parser.add_argument("--send", nargs="+", default=["auto"], choices=SENDS,
+                        help="the page's camera path: auto (its own choice: frames where the "
+                             "browser can, else canvas) and/or canvas (forced); several take "
+                             "turns (default: auto)")
     parser.add_argument("--warmup-runs", type=int, default=1, metavar="N",
                         help="unrecorded sessions per browser before the measured ones "
                              "(default 1)")
@@ -326,32 +350,38 @@ def main(argv: list[str] | None = None) -> int:
     present = [name for name in args.browsers if name not in missing]
     runs = []
     with tempfile.TemporaryDirectory(prefix="dancenow-browser-") as tmp:
+        sends = {name: list(args.send) for name in present}
         for name in present:
             for i in range(args.warmup_runs):
                 run = asyncio.run(measure(name, lambda: demo_app(avatar=avatars[0]),
                                           args.seconds, Path(tmp)))
-                log.info("%s, warm-up run %d/%d (not recorded): %.1f avatar fps decoded",
-                         name, i + 1, args.warmup_runs, run.fps)
+                log.info("%s, warm-up run %d/%d (not recorded): %.1f avatar fps decoded, "
+                         "camera through %s", name, i + 1, args.warmup_runs, run.fps,
+                         run.send_path)
+                if run.send_path == "canvas" and set(sends[name]) == set(SENDS):
+                    sends[name] = ["auto"]  # the page's own choice is the canvas here
         for turn in range(args.repeat):
             for name in present:
                 for avatar, avatar_name in zip(avatars, names, strict=True):
-                    reference = reference_ms(avatars[0])
-                    run = asyncio.run(measure(name, lambda a=avatar: demo_app(avatar=a),
-                                              args.seconds, Path(tmp)))
-                    log.info("%s, %s, run %d/%d: %.1f avatar fps decoded, %.1f presented, "
-                             "glass-to-glass p50 %s ms (reference %.1f ms)", name,
-                             avatar_name, turn + 1, args.repeat, run.fps, run.shown_fps,
-                             run.glass_percentile(50), reference)
-                    runs.append({**run.summary(), "avatar": avatar_name, "run": turn + 1,
-                                 "reference_ms": reference})
+                    for send in sends[name]:
+                        reference = reference_ms(avatars[0])
+                        run = asyncio.run(measure(name, lambda a=avatar: demo_app(avatar=a),
+                                                  args.seconds, Path(tmp), send))
+                        log.info("%s, %s, camera through %s, run %d/%d: %.1f avatar fps "
+                                 "decoded, %.1f presented, glass-to-glass p50 %s ms "
+                                 "(reference %.1f ms)", name, avatar_name, run.send_path,
+                                 turn + 1, args.repeat, run.fps, run.shown_fps,
+                                 run.glass_percentile(50), reference)
+                        runs.append({**run.summary(), "avatar": avatar_name, "send": send,
+                                     "run": turn + 1, "reference_ms": reference})
     headers = [h for h, _, _ in COLUMNS]
-    medians: dict[str, dict[str, dict]] = {}
-    for (name, avatar), group in _groups(runs).items():
-        medians.setdefault(name, {})[avatar] = dict(zip(headers, median_row(group),
-                                                        strict=True))
+    medians: dict[str, dict[str, dict[str, dict]]] = {}
+    for (name, avatar, path), group in _groups(runs).items():
+        medians.setdefault(name, {}).setdefault(avatar, {})[path] = dict(
+            zip(headers, median_row(group), strict=True))
     report = {"command": command_line("benchmarks.browser", argv), "machine": machine(),
               "avatars": names, "seconds": args.seconds, "repeat": args.repeat,
-              "warmup_runs": args.warmup_runs,
+              "warmup_runs": args.warmup_runs, "send": args.send,
               "runs": runs, "medians": medians, "missing": missing}
     write_results(args.out, "browser", report, markdown(report))
     return 0

@@ -1,4 +1,4 @@
-// dancenow page: camera -> (frame code drawn in) -> WebRTC -> server; avatar back on the
+// dancenow page: camera -> (frame code drawn in: camera.js) -> WebRTC -> server; avatar back on the
 // same connection; glass-to-glass latency from the frame code read off the avatar video,
 // from the camera frame's capture to the avatar frame's display. The page sends as many
 // camera frames a second as the server asks for on the control channel (it asks for what
@@ -16,9 +16,8 @@
   if (params.get("token")) $("token").value = params.get("token");
 
   let pc = null, session = null, localStream = null, control = null;
-  let sendTimer = null, statsTimer = null, counter = 0;
+  let sender = null, statsTimer = null, counter = 0;
   let pacer = FramePacer.create(SEND_FPS);  // the rate the server asks for
-  let sending = 0;                // the current camera loop (a stopped one ends itself)
   let watching = 0;               // the current avatar loop (likewise)
   const sentAt = new Map();       // frame code -> performance.now() when drawn
   let glass = [], unsent = [];    // glass-to-glass samples, ms
@@ -60,45 +59,6 @@
     } catch (err) {
       say("Cannot list the avatars: " + err.message);
     }
-  }
-
-  // Camera frames go through a canvas that draws the frame code into them, as many a
-  // second as the server asks for (`pacer`), each captured as it is drawn.
-  function startSending(width, height) {
-    const loop = ++sending;
-    sendCanvas.width = width; sendCanvas.height = height;
-    const ctx = sendCanvas.getContext("2d", { alpha: false });
-    // Captured on request, one frame per drawing (the track's method in Chromium, the
-    // stream's in Firefox); else at the camera's rate.
-    let stream = sendCanvas.captureStream(0);
-    const track = stream.getVideoTracks()[0];
-    let capture = null;
-    if (typeof track.requestFrame === "function") capture = () => track.requestFrame();
-    else if (typeof stream.requestFrame === "function") capture = () => stream.requestFrame();
-    else stream = sendCanvas.captureStream(SEND_FPS);
-    // `captured`: when the camera took the frame, where the browser says (Chromium's
-    // captureTime), else when the page got it.
-    const draw = (now, captured) => {
-      if (!pacer.take(now / 1000)) return;
-      ctx.drawImage(camera, 0, 0, width, height);
-      counter = (counter + 1) % FrameCode.MODULO;
-      FrameCode.draw(ctx, width, counter);
-      if (capture) capture();
-      sentAt.set(counter, captured === undefined ? performance.now() : captured);
-      if (sentAt.size > 600) sentAt.delete(sentAt.keys().next().value);
-    };
-    if ("requestVideoFrameCallback" in camera) {
-      // Once per new camera frame, as soon as it is there.
-      const onCameraFrame = (now, meta) => {
-        if (!localStream || loop !== sending) return;
-        draw(now, meta && meta.captureTime > 0 ? meta.captureTime : undefined);
-        camera.requestVideoFrameCallback(onCameraFrame);
-      };
-      camera.requestVideoFrameCallback(onCameraFrame);
-    } else {
-      sendTimer = setInterval(() => localStream && draw(performance.now()), 1000 / SEND_FPS);
-    }
-    return stream;
   }
 
   function watchAvatar() {
@@ -176,7 +136,8 @@
                    glass.length ? `${pct(glass, 0.5).toFixed(0)} / ${pct(glass, 0.95).toFixed(0)} ms`
                    : "measuring..."]];
     if (mine) {
-      rows.push(["camera frames sent", `${pacer.fps.toFixed(0)} / s (the server's ask)`]);
+      rows.push(["camera frames sent", `${pacer.fps.toFixed(0)} / s (the server's ask), `
+        + `through ${sender ? sender.path : "-"}`]);
       rows.push(["input / output fps", `${mine.fps_in.toFixed(1)} / ${mine.fps_out.toFixed(1)}`]);
       rows.push(["dropped frames", String(mine.dropped)]);
       for (const [stage, s] of Object.entries(mine.stages || {})) {
@@ -202,12 +163,26 @@
     }
     camera.srcObject = localStream;
     await camera.play().catch(() => {});
-    const settings = localStream.getVideoTracks()[0].getSettings();
+    const cameraTrack = localStream.getVideoTracks()[0];
+    const settings = cameraTrack.getSettings();
     // The pose model sees a 256 px crop: sending more than MAX_SEND px only costs coding time.
     const w = settings.width || 640, h = settings.height || 480;
     const k = Math.min(1, MAX_SEND / Math.max(w, h));
     pacer = FramePacer.create(SEND_FPS);
-    const marked = startSending(Math.round(w * k / 2) * 2, Math.round(h * k / 2) * 2);
+    sender = CameraSender.start({
+      cameraTrack, video: camera, canvas: sendCanvas,
+      width: Math.round(w * k / 2) * 2, height: Math.round(h * k / 2) * 2,
+      preferCanvas: params.get("send") === "canvas",
+      hooks: {
+        maxFps: SEND_FPS,
+        take: (now) => pacer.take(now / 1000),
+        next: () => (counter = (counter + 1) % FrameCode.MODULO),
+        sent: (code, captured) => {
+          sentAt.set(code, captured);
+          if (sentAt.size > 600) sentAt.delete(sentAt.keys().next().value);
+        },
+      },
+    });
     pc = new RTCPeerConnection();
     // The control channel: the overlay switch out; the pose for it and the camera
     // frame rate to send in.
@@ -219,7 +194,10 @@
       if (msg.send_fps > 0) pacer.fps = Math.min(SEND_FPS, msg.send_fps);
     };
     control.onopen = tellOverlay;
-    pc.addTransceiver(marked.getVideoTracks()[0], { direction: "sendrecv" });
+    // Frames sent at the camera's size are scaled by the encoder to what is sent.
+    const init = { direction: "sendrecv" };
+    if (sender.scale && k < 1) init.sendEncodings = [{ scaleResolutionDownBy: 1 / k }];
+    pc.addTransceiver(sender.track, init);
     pc.ontrack = (e) => {
       // A live avatar: ask the browser to show each frame as soon as it is decoded
       // instead of buffering against network jitter (the default target adds latency).
@@ -251,12 +229,13 @@
   }
 
   async function stop() {
-    sending++; watching++;
+    watching++;
     if (session) api("/control", { session, action: "stop" }).catch(() => {});
-    clearInterval(sendTimer); clearInterval(statsTimer);
+    if (sender) sender.stop();
+    clearInterval(statsTimer);
     if (pc) pc.close();
     if (localStream) localStream.getTracks().forEach((t) => t.stop());
-    pc = null; session = null; localStream = null;
+    pc = null; session = null; localStream = null; sender = null;
     $("start").disabled = false; $("calibrate").disabled = true; $("stop").disabled = true;
   }
 
@@ -289,7 +268,7 @@
 
   window.dancenow = {
     stats: async () => ({ session, glass: [...glass], glassTotal, framesShown, presented,
-                         sendFps: pacer.fps,
+                         sendFps: pacer.fps, sendPath: sender && sender.path,
                          connection: pc && pc.connectionState, ...(await received()) }),
     shown: () => framesShown,
   };

@@ -1,20 +1,55 @@
 // The frame number strip of server/framecode.py: 16 cells across the top-left corner,
-// each a 40th of the frame's width, 12 bits of counter and a 4-bit checksum.
+// each a 40th of the frame's width, 12 bits of counter and a 4-bit checksum. Drawn on a
+// canvas (`draw`) or straight into a YUV frame's planes (`paintYuv`), read off a canvas
+// (`read`).
 "use strict";
 const FrameCode = (() => {
   const BITS = 16, COUNTER_BITS = 12, WIDTH_PER_CELL = 40;
   const MODULO = 1 << COUNTER_BITS;
+  const YUV_FORMATS = ["I420", "I420A", "NV12"];
   const checksum = (v) => (v ^ (v >> 4) ^ (v >> 8) ^ 0b1010) & 0xF;
 
-  function draw(ctx, width, value) {
+  // The strip's cells for a frame `width` pixels wide: [x0, x1, white] each, and their
+  // height in pixels (the cells are square).
+  function cells(width, value) {
     value %= MODULO;
     const word = (value << 4) | checksum(value);
     const cell = width / WIDTH_PER_CELL;
+    const out = [];
     for (let i = 0; i < BITS; i++) {
-      const bit = (word >> (BITS - 1 - i)) & 1;
-      ctx.fillStyle = bit ? "#fff" : "#000";
-      const x0 = Math.round(i * cell), x1 = Math.round((i + 1) * cell);
-      ctx.fillRect(x0, 0, x1 - x0, Math.round(cell));
+      out.push([Math.round(i * cell), Math.round((i + 1) * cell), (word >> (BITS - 1 - i)) & 1]);
+    }
+    return { cells: out, rows: Math.round(cell) };
+  }
+
+  function draw(ctx, width, value) {
+    const { cells: strip, rows } = cells(width, value);
+    for (const [x0, x1, white] of strip) {
+      ctx.fillStyle = white ? "#fff" : "#000";
+      ctx.fillRect(x0, 0, x1 - x0, rows);
+    }
+  }
+
+  // Paint the strip into a frame's pixels as `VideoFrame.copyTo` laid them out in `data`
+  // (`layout`: one {offset, stride} per plane): full-scale luma, neutral chroma, so the
+  // cells decode to black and white. `format`: one of YUV_FORMATS.
+  function paintYuv(data, layout, format, width, height, value) {
+    const { cells: strip, rows } = cells(width, value);
+    const luma = layout[0], lines = Math.min(rows, height);
+    for (const [x0, x1, white] of strip) {
+      for (let y = 0; y < lines; y++) {
+        const start = luma.offset + y * luma.stride;
+        data.fill(white ? 255 : 0, start + x0, start + x1);
+      }
+    }
+    // Chroma is subsampled by 2 both ways; NV12 interleaves U and V in one plane.
+    const chromaLines = Math.ceil(lines / 2), end = Math.ceil(strip[BITS - 1][1] / 2);
+    const planes = format === "NV12" ? [[layout[1], 2 * end]] : [[layout[1], end], [layout[2], end]];
+    for (const [plane, bytes] of planes) {
+      for (let y = 0; y < chromaLines; y++) {
+        const start = plane.offset + y * plane.stride;
+        data.fill(128, start, start + bytes);
+      }
     }
   }
 
@@ -48,5 +83,5 @@ const FrameCode = (() => {
     return checksum(value) === (word & 0xF) ? value : null;
   }
 
-  return { draw, read, stripSize, MODULO };
+  return { draw, paintYuv, read, stripSize, MODULO, YUV_FORMATS };
 })();

@@ -45,8 +45,9 @@ def test_serve_load_benchmark_writes_a_row_per_session(tmp_path, tiny_bundles) -
 
 
 def _page_run(browser: str, fps: float, p50: float | None, reference: float,
-              avatar: str = "demo-live") -> dict:
-    return {"browser": browser, "avatar": avatar, "decoded_fps": fps, "presented_fps": fps - 1,
+              avatar: str = "demo-live", path: str = "frames") -> dict:
+    return {"browser": browser, "avatar": avatar, "send_path": path, "decoded_fps": fps,
+            "presented_fps": fps - 1,
             "glass_to_glass_ms": {"p50_ms": p50, "p95_ms": None if p50 is None else p50 + 50},
             "server": {"fps_out": fps, "latency": {"p50_ms": 90.0}}, "reference_ms": reference}
 
@@ -54,10 +55,14 @@ def _page_run(browser: str, fps: float, p50: float | None, reference: float,
 def test_browser_results_list_every_run_under_the_median_of_each_column() -> None:
     from benchmarks import browser
 
-    runs = [_page_run("chromium", 24.0, 150.0, 20.0), _page_run("firefox", 18.0, None, 21.0),
+    runs = [_page_run("chromium", 24.0, 150.0, 20.0),
+            _page_run("firefox", 18.0, None, 21.0, path="canvas"),
             _page_run("chromium", 20.0, 160.0, 20.0, avatar="demo"),
-            _page_run("chromium", 28.0, 110.0, 18.0), _page_run("chromium", 26.0, 170.0, 19.0)]
-    chromium = [r for r in runs if r["browser"] == "chromium" and r["avatar"] == "demo-live"]
+            _page_run("chromium", 28.0, 110.0, 18.0),
+            _page_run("chromium", 22.0, 180.0, 18.0, path="canvas"),
+            _page_run("chromium", 26.0, 170.0, 19.0)]
+    chromium = [r for r in runs if r["browser"] == "chromium" and r["avatar"] == "demo-live"
+                and r["send_path"] == "frames"]
     assert browser.median_row(chromium) == [26.0, 25.0, 150.0, 200.0, 26.0, 90.0, 19.0]
     assert browser.median_row([runs[1]])[2:4] == [None, None]  # no latency samples
     text = browser.markdown({"command": "python -m benchmarks.browser", "runs": runs,
@@ -65,12 +70,14 @@ def test_browser_results_list_every_run_under_the_median_of_each_column() -> Non
                              "avatars": ["demo-live", "demo"], "seconds": 20.0,
                              "missing": ["safari"]})
     lines = text.splitlines()
-    assert ("| chromium | demo-live | **median of 3** | 26.0 | 25.0 | 150 | 200 | 26.0 | 90 "
-            "| 19.0 |") in lines
-    assert "| | | 2 | 28.0 | 27.0 | 110 | 160 | 28.0 | 90 | 18.0 |" in lines
-    assert "| firefox | demo-live | **median of 1** | 18.0 | 17.0 | — | — | 18.0 | 90 | 21.0 |" \
-        in lines
-    assert "| chromium | demo | **median of 1** | 20.0 | 19.0 | 160 | 210 | 20.0 | 90 | 20.0 |" \
-        in lines
-    assert any(line.startswith("| safari | | not installed |") for line in lines)
+    assert ("| chromium | demo-live | frames | **median of 3** | 26.0 | 25.0 | 150 | 200 | 26.0 "
+            "| 90 | 19.0 |") in lines
+    assert "| | | | 2 | 28.0 | 27.0 | 110 | 160 | 28.0 | 90 | 18.0 |" in lines
+    assert ("| chromium | demo-live | canvas | **median of 1** | 22.0 | 21.0 | 180 | 230 | 22.0 "
+            "| 90 | 18.0 |") in lines
+    assert ("| firefox | demo-live | canvas | **median of 1** | 18.0 | 17.0 | — | — | 18.0 | 90 "
+            "| 21.0 |") in lines
+    assert ("| chromium | demo | frames | **median of 1** | 20.0 | 19.0 | 160 | 210 | 20.0 | 90 "
+            "| 20.0 |") in lines
+    assert any(line.startswith("| safari | | | not installed |") for line in lines)
     assert "generator of `demo-live`" in text
