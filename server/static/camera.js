@@ -132,5 +132,5 @@ const CameraSender = (() => {
       : viaCanvas(video, canvas, width, height, hooks);
   }
 
-  return { start, hasFrames };
+  return { start, hasFrames, marked };
 })();
