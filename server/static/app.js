@@ -164,6 +164,9 @@
     camera.srcObject = localStream;
     await camera.play().catch(() => {});
     const cameraTrack = localStream.getVideoTracks()[0];
+    cameraTrack.addEventListener("ended", () => {
+      if (sender) { say("The camera was disconnected or taken by another program."); stop(); }
+    });
     const settings = cameraTrack.getSettings();
     // The pose model sees a 256 px crop: sending more than MAX_SEND px only costs coding time.
     const w = settings.width || 640, h = settings.height || 480;
@@ -181,6 +184,7 @@
           sentAt.set(code, captured);
           if (sentAt.size > 600) sentAt.delete(sentAt.keys().next().value);
         },
+        failed: (err) => { say("The camera stopped sending: " + err.message); stop(); },
       },
     });
     pc = new RTCPeerConnection();

@@ -1,6 +1,7 @@
 // How the page sends its camera: each camera frame it sends (as many a second as the
-// server asks for: `hooks.take`) carries the next frame code, and the page notes when
-// that frame was captured (`hooks.sent`), for glass-to-glass latency.
+// server asks for: `hooks.take`) carries the next frame code (`hooks.next`), and the page
+// notes when that frame was captured (`hooks.sent`), for glass-to-glass latency;
+// `hooks.failed` hears of a camera that could not be read any more.
 //
 // * "frames" (where the browser has MediaStreamTrackProcessor and -Generator, as
 //   Chromium does): the camera's own frames are read as VideoFrames, the code is painted
@@ -71,7 +72,7 @@ const CameraSender = (() => {
           await writer.write(copy);
         }
       } catch (err) {
-        if (!stopped) console.warn("camera frames stopped:", err);
+        if (!stopped && hooks.failed) hooks.failed(err);
       }
     })();
     return {
@@ -128,8 +129,14 @@ const CameraSender = (() => {
   // Start sending `cameraTrack` (shown in `video`): "frames" where the browser can and
   // `preferCanvas` is false, else "canvas" through `canvas` at `width` x `height`.
   function start({ cameraTrack, video, canvas, width, height, preferCanvas, hooks }) {
-    return hasFrames() && !preferCanvas ? viaFrames(cameraTrack, hooks)
-      : viaCanvas(video, canvas, width, height, hooks);
+    if (hasFrames() && !preferCanvas) {
+      try {
+        return viaFrames(cameraTrack, hooks);
+      } catch (err) {
+        console.warn("camera frames cannot be read here, drawing them instead:", err);
+      }
+    }
+    return viaCanvas(video, canvas, width, height, hooks);
   }
 
   return { start, hasFrames, marked };
