@@ -1,9 +1,9 @@
-// dancenow page: camera -> (frame code drawn in: camera.js) -> WebRTC -> server; avatar back on the
-// same connection; glass-to-glass latency from the frame code read off the avatar video,
-// from the camera frame's capture to the avatar frame's display. The page sends as many
-// camera frames a second as the server asks for on the control channel (it asks for what
-// it keeps up with), and the server sends the pose for the overlay only while the
-// overlay is on.
+// dancenow page: camera -> (frame code put in: camera.js) -> WebRTC -> server; avatar
+// back on the same connection; glass-to-glass latency from the frame code read off the
+// avatar video, from the camera frame's capture to the avatar frame's display. The page
+// sends as many camera frames a second as the server asks for on the control channel
+// (it asks for what it keeps up with), and the server sends the pose for the overlay
+// only while the overlay is on.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -18,8 +18,8 @@
   let pc = null, session = null, localStream = null, control = null;
   let sender = null, statsTimer = null, counter = 0;
   let pacer = FramePacer.create(SEND_FPS);  // the rate the server asks for
-  let watching = 0;               // the current avatar loop (likewise)
-  const sentAt = new Map();       // frame code -> performance.now() when drawn
+  let watching = 0;               // the current avatar loop (a stopped one ends itself)
+  const sentAt = new Map();       // frame code -> when its camera frame was captured (ms)
   let glass = [], unsent = [];    // glass-to-glass samples, ms
   let glassTotal = 0;             // samples ever taken (glass keeps the last 600)
   let poseShown = false;          // the overlay canvas holds a pose

@@ -1,10 +1,25 @@
-"""Fixtures for the server tests: the Firefox driver of `benchmarks.firefox_bidi`."""
+"""Fixtures for the server tests: the Firefox driver of `benchmarks.firefox_bidi`, and a
+blank Chromium page holding scripts of the page (`server/static`) to call directly."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import pytest
 
+from benchmarks.browser import CHROMIUM
 from benchmarks.firefox_bidi import FIREFOX, Firefox
+
+STATIC = Path(__file__).resolve().parents[2] / "server" / "static"
+# In those pages: bytesToBase64(Uint8Array) -> base64 text, to bring pixels out of them.
+BYTES_TO_BASE64 = """window.bytesToBase64 = (bytes) => {
+    let s = "";
+    for (let i = 0; i < bytes.length; i += 8192) {
+        s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+    }
+    return btoa(s);
+};"""
 
 
 @pytest.fixture()
@@ -13,3 +28,37 @@ def firefox() -> type[Firefox]:
     if FIREFOX is None:
         pytest.skip("Firefox is not installed (apt install firefox-esr)")
     return Firefox
+
+
+@pytest.fixture(scope="module")
+def chromium():  # noqa: ANN201 - a Playwright Browser
+    """Headless Chromium, one per test module; skips without Chromium."""
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture()
+def static_page(chromium) -> Iterator[Callable[..., object]]:  # noqa: ANN001
+    """`load("a.js", ...)`: a blank page with those scripts of server/static (and
+    `bytesToBase64`), returned for `page.evaluate`."""
+    page = chromium.new_page()
+
+    def load(*names: str):  # noqa: ANN202 - a Playwright Page
+        page.set_content("<html><body></body></html>")
+        page.add_script_tag(content=BYTES_TO_BASE64)
+        for name in names:
+            page.add_script_tag(content=(STATIC / name).read_text())
+        return page
+
+    try:
+        yield load
+    finally:
+        page.close()

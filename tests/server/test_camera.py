@@ -6,15 +6,11 @@ timestamp, and the code reads back as the server reads it."""
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.browser import CHROMIUM
 from server import framecode
-
-STATIC = Path(__file__).resolve().parents[2] / "server" / "static"
 
 # In the page: a camera-like VideoFrame of `format` (I420 from noise, or RGBX/BGRX from a
 # canvas), marked with `code` by CameraSender.marked, drawn to a canvas and read back.
@@ -41,34 +37,18 @@ MARK = """async ([format, width, height, code]) => {
     const result = { inFormat, outFormat: copy.format, timestamp: copy.timestamp,
                      width: copy.displayWidth, height: copy.displayHeight };
     copy.close();
-    let s = "";
-    for (let i = 0; i < pixels.length; i += 8192) {
-        s += String.fromCharCode(...pixels.subarray(i, i + 8192));
-    }
-    result.rgba = btoa(s);
+    result.rgba = bytesToBase64(pixels);
     return result;
 }"""
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)")
 @pytest.mark.parametrize(("fmt", "size", "code"), [("I420", (480, 480), 1234),
                                                    ("I420", (640, 360), 7),
                                                    ("RGB", (640, 480), framecode.MODULO - 1)])
-def test_a_marked_camera_frame_carries_the_code(fmt: str, size: tuple[int, int],
-                                                code: int) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_a_marked_camera_frame_carries_the_code(static_page, fmt: str,  # noqa: ANN001
+                                                size: tuple[int, int], code: int) -> None:
     width, height = size
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            page = browser.new_page()
-            page.set_content("<html><body></body></html>")
-            for name in ("framecode.js", "camera.js"):
-                page.add_script_tag(content=(STATIC / name).read_text())
-            result = page.evaluate(MARK, [fmt, width, height, code])
-        finally:
-            browser.close()
+    result = static_page("framecode.js", "camera.js").evaluate(MARK, [fmt, width, height, code])
     assert result["inFormat"] == "I420" if fmt == "I420" else result["inFormat"] != "I420"
     assert (result["width"], result["height"], result["timestamp"]) == (width, height, 1234)
     rgba = np.frombuffer(base64.b64decode(result["rgba"]), np.uint8).reshape(height, width, 4)

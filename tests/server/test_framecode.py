@@ -4,13 +4,11 @@ YUV painting of it (camera frames marked in place) reads back as the server read
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from benchmarks.browser import CHROMIUM
 from server import framecode
 
 
@@ -39,9 +37,6 @@ def test_frames_without_a_code_read_as_none(rng) -> None:
         framecode.draw(np.zeros((64, 64, 3), np.uint8), 1)
 
 
-FRAMECODE_JS = Path(__file__).resolve().parents[2] / "server" / "static" / "framecode.js"
-
-
 def _yuv_to_rgb(data: bytes, fmt: str, width: int, height: int) -> np.ndarray:
     """An I420 or NV12 frame, tightly packed as `VideoFrame.copyTo` lays it out, as RGB."""
     planes = np.frombuffer(data, np.uint8)
@@ -58,46 +53,30 @@ def _yuv_to_rgb(data: bytes, fmt: str, width: int, height: int) -> np.ndarray:
     return cv2.cvtColor(np.dstack([y, u, v]), cv2.COLOR_YUV2RGB)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)")
-def test_the_pages_code_painted_into_yuv_planes_reads_back_after_scaling(rng) -> None:
+def test_the_pages_code_painted_into_yuv_planes_reads_back_after_scaling(static_page,  # noqa: ANN001
+                                                                         rng) -> None:
     """The page's `FrameCode.paintYuv` (camera frames marked in place) writes the strip
     the server reads, in I420 and NV12, over noise, also once the encoder halves the
     frame."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            page = browser.new_page()
-            page.set_content("<html><body></body></html>")
-            page.add_script_tag(content=FRAMECODE_JS.read_text()
-                                + "\nwindow.FrameCode = FrameCode;")
-            for fmt, (width, height), value in [("I420", (480, 480), 1234),
-                                                ("NV12", (640, 480), 77),
-                                                ("I420", (1280, 720), 0),
-                                                ("NV12", (322, 242), framecode.MODULO - 1)]:
-                cw, ch = (width + 1) // 2, (height + 1) // 2
-                size = width * height + 2 * cw * ch
-                noise = rng.integers(0, 256, size, dtype=np.uint8)
-                layout = ([{"offset": 0, "stride": width},
-                           {"offset": width * height, "stride": 2 * cw}] if fmt == "NV12" else
-                          [{"offset": 0, "stride": width},
-                           {"offset": width * height, "stride": cw},
-                           {"offset": width * height + cw * ch, "stride": cw}])
-                painted = page.evaluate("""([b64, layout, fmt, w, h, value]) => {
-                    const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-                    FrameCode.paintYuv(data, layout, fmt, w, h, value);
-                    let s = "";
-                    for (let i = 0; i < data.length; i += 8192) {
-                        s += String.fromCharCode(...data.subarray(i, i + 8192));
-                    }
-                    return btoa(s);
-                }""", [base64.b64encode(noise.tobytes()).decode(), layout, fmt, width, height,
-                       value])
-                rgb = _yuv_to_rgb(base64.b64decode(painted), fmt, width, height)
-                assert framecode.read(rgb) == value, (fmt, width, height)
-                half = cv2.resize(rgb, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
-                assert framecode.read(half) == value, (fmt, width, height)
-                assert framecode.read(_yuv_to_rgb(noise.tobytes(), fmt, width, height)) is None
-        finally:
-            browser.close()
+    page = static_page("framecode.js")
+    for fmt, (width, height), value in [("I420", (480, 480), 1234), ("NV12", (640, 480), 77),
+                                        ("I420", (1280, 720), 0),
+                                        ("NV12", (322, 242), framecode.MODULO - 1)]:
+        cw, ch = (width + 1) // 2, (height + 1) // 2
+        size = width * height + 2 * cw * ch
+        noise = rng.integers(0, 256, size, dtype=np.uint8)
+        layout = ([{"offset": 0, "stride": width},
+                   {"offset": width * height, "stride": 2 * cw}] if fmt == "NV12" else
+                  [{"offset": 0, "stride": width},
+                   {"offset": width * height, "stride": cw},
+                   {"offset": width * height + cw * ch, "stride": cw}])
+        painted = page.evaluate("""([b64, layout, fmt, w, h, value]) => {
+            const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            FrameCode.paintYuv(data, layout, fmt, w, h, value);
+            return bytesToBase64(data);
+        }""", [base64.b64encode(noise.tobytes()).decode(), layout, fmt, width, height, value])
+        rgb = _yuv_to_rgb(base64.b64decode(painted), fmt, width, height)
+        assert framecode.read(rgb) == value, (fmt, width, height)
+        half = cv2.resize(rgb, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+        assert framecode.read(half) == value, (fmt, width, height)
+        assert framecode.read(_yuv_to_rgb(noise.tobytes(), fmt, width, height)) is None

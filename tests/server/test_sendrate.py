@@ -4,14 +4,9 @@ headless Chromium)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from benchmarks.browser import CHROMIUM
 from server.sendrate import FramePacer, SendRate
-
-PACER_JS = Path(__file__).resolve().parents[2] / "server" / "static" / "pacer.js"
 
 
 def _rates(updates: list[tuple[int, int]], **options) -> list[float]:  # noqa: ANN003
@@ -85,27 +80,17 @@ def test_a_pacer_follows_a_new_rate() -> None:
     assert abs(first - 300) <= 1 and abs(second - 100) <= 2
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)")
-def test_the_pages_pacer_takes_the_same_frames_as_the_clients() -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            page = browser.new_page()
-            page.set_content("<html><body></body></html>")
-            page.add_script_tag(content=PACER_JS.read_text() + "\nwindow.FramePacer = FramePacer;")
-            for fps in (30, 21, 12.5):
-                js = page.evaluate("""(fps) => {
-                    const pacer = FramePacer.create(fps);
-                    const taken = [];
-                    for (let i = 0; i < 900; i++) {
-                        if (pacer.take((i * 1000 / 30 + (i % 3) * 1.5) / 1000)) taken.push(i);
-                    }
-                    return taken;
-                }""", fps)
-                py = FramePacer(fps)
-                same = [i for i in range(900) if py.take((i * 1000 / 30 + (i % 3) * 1.5) / 1000)]
-                assert js == same, fps
-        finally:
-            browser.close()
+def test_the_pages_pacer_takes_the_same_frames_as_the_clients(static_page) -> None:  # noqa: ANN001
+    page = static_page("pacer.js")
+    for fps in (30, 21, 12.5):
+        js = page.evaluate("""(fps) => {
+            const pacer = FramePacer.create(fps);
+            const taken = [];
+            for (let i = 0; i < 900; i++) {
+                if (pacer.take((i * 1000 / 30 + (i % 3) * 1.5) / 1000)) taken.push(i);
+            }
+            return taken;
+        }""", fps)
+        py = FramePacer(fps)
+        same = [i for i in range(900) if py.take((i * 1000 / 30 + (i % 3) * 1.5) / 1000)]
+        assert js == same, fps
