@@ -51,7 +51,7 @@ from engine.errors import InputError
 from engine.pipeline import PipelineConfig
 from server.app import ServeConfig, create_app
 from server.session import SessionOptions
-from train.synth.clip import ClipSpec, synth_clip
+from synth.clip import ClipSpec, synth_clip
 
 log = logging.getLogger("benchmarks.browser")
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -33,10 +33,10 @@ from engine.skeleton import (
     render_label_map,
     render_label_map_reference,
 )
-from train.synth.appearance import get_actor
-from train.synth.body import Camera
-from train.synth.clip import ClipSpec, pose_at
-from train.synth.motions import Tempo
+from synth.appearance import get_actor
+from synth.body import Camera
+from synth.clip import ClipSpec, pose_at
+from synth.motions import Tempo
 
 log = logging.getLogger("benchmarks.label_map")
 

@@ -39,7 +39,7 @@ WARMUP_FRAMES = 15
 
 
 def performer_frames(seconds: float, fps: float, size: int) -> list[np.ndarray]:
-    from train.synth.clip import ClipSpec, synthesize
+    from synth.clip import ClipSpec, synthesize
 
     spec = ClipSpec(actor="performer", motion="dance", seconds=seconds, size=size, fps=fps,
                     seed=11)

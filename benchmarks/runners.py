@@ -147,7 +147,7 @@ def bench_pose(calls: int, warmup: int, tmp: Path) -> list[dict]:
     from engine.pose import create_estimator
     from engine.pose.blazepose import DETECTOR_FILE, LANDMARK_FILE
     from export.blazepose import convert_pose_models
-    from train.synth.clip import ClipSpec, synthesize
+    from synth.clip import ClipSpec, synthesize
 
     files = convert_pose_models(tmp / "pose")
     status = available_backends()

@@ -23,7 +23,7 @@ from server.sendrate import FramePacer
 from server.session import CONTROL_CHANNEL
 from server.tracks import TrackSource
 from server.videoframes import video_frame
-from train.synth.clip import ClipSpec, synthesize
+from synth.clip import ClipSpec, synthesize
 
 log = logging.getLogger(__name__)
 CAMERA_FPS = 30

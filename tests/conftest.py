@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from engine.keypoints import KeypointTrack
+from synth.clip import ClipSpec, synth_clip
 from train.data import PrepareOptions, prepare
-from train.synth.clip import ClipSpec, synth_clip
 
 
 @pytest.fixture(scope="session")

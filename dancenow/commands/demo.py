@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from engine.avatar import DEMO_AVATAR
     from engine.pose import estimator_names
-    from train.synth.motions import MOTIONS
+    from synth.motions import MOTIONS
 
     p.add_argument("-o", "--output", default="demo_out", metavar="DIR",
                    help="folder for demo.mp4, the clip and the results")
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.pipeline.sources import VideoFileSource
     from engine.skeleton import render_label_image
     from engine.video import Mp4Writer
-    from train.synth.clip import ClipSpec, synth_clip
+    from synth.clip import ClipSpec, synth_clip
 
     if args.seconds <= 0:
         raise InputError("--seconds must be positive")

@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from train.synth.appearance import ACTORS
-    from train.synth.motions import MOTIONS
+    from synth.appearance import ACTORS
+    from synth.motions import MOTIONS
 
     p.add_argument("--actor", default="performer", choices=list(ACTORS),
                    help="who dances")
@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from train.synth.clip import ClipSpec, synth_clip, synth_from_keypoints
+    from synth.clip import ClipSpec, synth_clip, synth_from_keypoints
 
     if args.keypoints:
         track = synth_from_keypoints(args.actor, KeypointTrack.load(args.keypoints),

@@ -20,7 +20,7 @@ from engine.pose.blazepose import (
     region_from_points,
     ssd_anchors,
 )
-from train.synth.clip import ClipSpec, synthesize
+from synth.clip import ClipSpec, synthesize
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from engine.normalize import (
     frame_measures,
     transform_for,
 )
-from train.synth.reference import actor_keypoints
+from synth.reference import actor_keypoints
 
 ANKLES = [LM["left_ankle"], LM["right_ankle"]]
 

@@ -14,7 +14,7 @@ import pytest
 
 from engine.metrics import detection_rate, pck
 from engine.pose import create_estimator
-from train.synth.clip import ClipSpec, synthesize
+from synth.clip import ClipSpec, synthesize
 
 log = logging.getLogger(__name__)
 

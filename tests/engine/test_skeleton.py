@@ -17,7 +17,7 @@ from engine.skeleton import (
     tensor_to_image,
     transform_points,
 )
-from train.synth.reference import actor_keypoints
+from synth.reference import actor_keypoints
 
 
 def _pose() -> np.ndarray:

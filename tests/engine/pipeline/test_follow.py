@@ -22,7 +22,7 @@ from engine.pipeline.sources import FramesSource
 from engine.pose import create_estimator
 from engine.pose.video import estimate_video
 from engine.video import read_frames
-from train.synth.clip import ClipSpec, synth_clip, synthesize
+from synth.clip import ClipSpec, synth_clip, synthesize
 
 log = logging.getLogger(__name__)
 

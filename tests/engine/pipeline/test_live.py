@@ -17,7 +17,7 @@ from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.pipeline.affinity import available_cpus
 from engine.pipeline.sources import FramesSource
 from engine.pose.base import PoseEstimator
-from train.synth.clip import ClipSpec, synthesize
+from synth.clip import ClipSpec, synthesize
 
 
 class ScriptedPose(PoseEstimator):

@@ -9,7 +9,7 @@ from engine.keypoints import LM, missing_pose
 from engine.normalize import NormalizationStats
 from engine.pipeline.frame import LiveFrame
 from engine.pipeline.steps import LabelStep, standing_pose
-from train.synth.clip import ClipSpec, synthesize
+from synth.clip import ClipSpec, synthesize
 
 TARGET = NormalizationStats(far=180.0, close=230.0, median=210.0, height_far=120.0,
                             height_close=150.0, center_x=128.0, frames=100)

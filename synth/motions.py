@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import InputError
-from train.synth.body import Limb, PoseParams
+from synth.body import Limb, PoseParams
 
 TAU = 2.0 * np.pi
 MID_DEPTH = 3.6  # metres; the body fills about two thirds of the frame height here

@@ -7,10 +7,10 @@ import pytest
 
 from engine.errors import InputError
 from engine.keypoints import LIMB_JOINTS, LM
-from train.synth.appearance import ACTORS
-from train.synth.body import Camera
-from train.synth.clip import pose_at
-from train.synth.motions import MOTIONS, Tempo, get_motion
+from synth.appearance import ACTORS
+from synth.body import Camera
+from synth.clip import pose_at
+from synth.motions import MOTIONS, Tempo, get_motion
 
 
 def _track(actor: str, motion: str, seconds: float = 8.0, fps: float = 30.0,

@@ -7,10 +7,10 @@ import pytest
 
 from engine.errors import InputError
 from engine.keypoints import LM, missing_pose
-from train.synth.appearance import get_actor
-from train.synth.body import Proportions
-from train.synth.reference import actor_keypoints
-from train.synth.retarget import MID_HIP, TREE, _with_virtual, rest_bone_lengths, retarget
+from synth.appearance import get_actor
+from synth.body import Proportions
+from synth.reference import actor_keypoints
+from synth.retarget import MID_HIP, TREE, _with_virtual, rest_bone_lengths, retarget
 
 
 @pytest.fixture(scope="module")

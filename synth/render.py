@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 
 from engine.keypoints import LM
-from train.synth.appearance import RGB, Appearance
-from train.synth.body import Camera
+from synth.appearance import RGB, Appearance
+from synth.body import Camera
 
 _SHIFT = 4
 _ONE = 1 << _SHIFT

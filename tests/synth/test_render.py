@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from engine.keypoints import missing_pose
-from train.synth.appearance import ACTORS, get_actor
-from train.synth.body import Camera
-from train.synth.clip import ClipSpec, pose_at, synthesize
-from train.synth.motions import Tempo
-from train.synth.render import render_actor
+from synth.appearance import ACTORS, get_actor
+from synth.body import Camera
+from synth.clip import ClipSpec, pose_at, synthesize
+from synth.motions import Tempo
+from synth.render import render_actor
 
 
 def _frame(actor: str, t: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

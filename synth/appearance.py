@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.errors import InputError
-from train.synth.body import Proportions
+from synth.body import Proportions
 
 RGB = tuple[int, int, int]
 

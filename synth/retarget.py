@@ -17,8 +17,8 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.keypoints import LM, NUM_LANDMARKS
-from train.synth.appearance import Appearance
-from train.synth.body import PoseParams, Proportions, forward_kinematics
+from synth.appearance import Appearance
+from synth.body import PoseParams, Proportions, forward_kinematics
 
 MID_HIP, MID_SHOULDER = NUM_LANDMARKS, NUM_LANDMARKS + 1  # virtual points
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engine.keypoints import LM
-from train.synth.body import Camera, Limb, PoseParams, Proportions, forward_kinematics
-from train.synth.retarget import TREE, _with_virtual
+from synth.body import Camera, Limb, PoseParams, Proportions, forward_kinematics
+from synth.retarget import TREE, _with_virtual
 
 
 def _lengths(body: Proportions, pose: PoseParams) -> np.ndarray:

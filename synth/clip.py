@@ -14,10 +14,10 @@ from tqdm import tqdm
 from engine.errors import InputError
 from engine.keypoints import NUM_LANDMARKS, KeypointTrack, keypoints_path_for
 from engine.video import open_writer
-from train.synth.appearance import Appearance, get_actor
-from train.synth.body import Camera, forward_kinematics
-from train.synth.motions import Tempo, get_motion
-from train.synth.render import render_actor
+from synth.appearance import Appearance, get_actor
+from synth.body import Camera, forward_kinematics
+from synth.motions import Tempo, get_motion
+from synth.render import render_actor
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def retargeted_frames(app: Appearance, keypoints: np.ndarray, px_per_m: np.ndarr
 def synth_from_keypoints(actor: str, source: KeypointTrack, out: str | os.PathLike[str],
                          progress: bool = True) -> KeypointTrack:
     """Render `actor` performing the poses of `source` (retargeted to its bones)."""
-    from train.synth.retarget import retarget
+    from synth.retarget import retarget
 
     app = get_actor(actor)
     kp, px_per_m = retarget(source.keypoints, app, source.fps)

@@ -7,10 +7,10 @@ from functools import lru_cache
 import numpy as np
 
 from engine.normalize import NormalizationStats, compute_stats
-from train.synth.appearance import get_actor
-from train.synth.body import Camera
-from train.synth.clip import pose_at
-from train.synth.motions import MOTIONS, Tempo
+from synth.appearance import get_actor
+from synth.body import Camera
+from synth.clip import pose_at
+from synth.motions import MOTIONS, Tempo
 
 
 def actor_keypoints(actor: str, size: int, seconds: float = 10.0, fps: float = 10.0,
