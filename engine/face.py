@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.keypoints import LM
+from engine.keypoints import LM, MIN_VISIBILITY
 
 FACE_POINTS = tuple(LM[n] for n in (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
@@ -22,7 +22,7 @@ EARS_TO_SIDE = 1.6  # box side per ear-to-ear distance
 
 
 def face_box(pose: np.ndarray, width: int, height: int, min_side: int = 8,
-             min_visibility: float = 0.2) -> np.ndarray | None:
+             min_visibility: float = MIN_VISIBILITY) -> np.ndarray | None:
     """`[x0, y0, side]` (int32) of the head in a `width` x `height` frame, or None."""
     pose = np.asarray(pose, dtype=np.float64)
     pts = pose[list(FACE_POINTS)]

@@ -50,6 +50,38 @@ MIRROR: tuple[int, ...] = tuple(
 )
 
 
+# The one rule for "is this joint there": every consumer (filters, normalization, label
+# maps, face boxes, body completion, reports) reads it from here. A joint is missing when
+# its coordinates are NaN, its visibility is below MIN_VISIBILITY, or it lies outside the
+# frame it was found in (BlazePose extrapolates joints past the frame's edge).
+MIN_VISIBILITY = 0.2
+
+
+def visible_mask(pose: np.ndarray, frame_size: tuple[int, int] | None = None,
+                 min_visibility: float = MIN_VISIBILITY) -> np.ndarray:
+    """Boolean `[..., 33]`: joints that are there (see MIN_VISIBILITY). `pose` is
+    `[..., 33, 3]`; with `frame_size` = (width, height), joints outside it are missing."""
+    kp = np.asarray(pose, dtype=np.float32)
+    ok = np.isfinite(kp[..., :2]).all(axis=-1) & (kp[..., 2] >= min_visibility)
+    if frame_size is not None:
+        width, height = frame_size
+        x, y = kp[..., 0], kp[..., 1]
+        with np.errstate(invalid="ignore"):
+            ok &= (x >= 0) & (x <= width) & (y >= 0) & (y <= height)
+    return ok
+
+
+def drop_unseen(pose: np.ndarray, frame_size: tuple[int, int] | None = None,
+                min_visibility: float = MIN_VISIBILITY) -> np.ndarray:
+    """A copy of `pose` (`[..., 33, 3]`) whose missing joints (see `visible_mask`) are NaN
+    with visibility 0, so that every later step sees them as not there."""
+    out = np.array(pose, dtype=np.float32, copy=True)
+    gone = ~visible_mask(out, frame_size, min_visibility)
+    out[gone, :2] = np.nan
+    out[gone, 2] = 0.0
+    return out
+
+
 def missing_pose() -> np.ndarray:
     """A `[33, 3]` pose with nothing detected."""
     pose = np.full((NUM_LANDMARKS, 3), np.nan, dtype=np.float32)

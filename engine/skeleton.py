@@ -21,7 +21,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from engine.keypoints import LM
+from engine.keypoints import LM, MIN_VISIBILITY
 
 # Virtual points appended after the 33 landmarks: index 33 + i is the midpoint of a pair.
 MIDPOINTS: tuple[tuple[int, int], ...] = (
@@ -89,10 +89,10 @@ class LabelMapStyle:
 
     body_radius: float  # half the limb thickness, pixels
     face_radius: float  # half the face-line thickness, pixels
-    min_visibility: float = 0.2  # joints below this count as missing
+    min_visibility: float = MIN_VISIBILITY  # joints below this count as missing
 
     @classmethod
-    def for_size(cls, height: int, min_visibility: float = 0.2) -> LabelMapStyle:
+    def for_size(cls, height: int, min_visibility: float = MIN_VISIBILITY) -> LabelMapStyle:
         """Limbs 2.4% of the frame height thick, face lines 1% (at least 1 pixel)."""
         return cls(body_radius=max(0.012 * height, 1.0), face_radius=max(0.005 * height, 0.5),
                    min_visibility=min_visibility)
@@ -104,7 +104,7 @@ class LabelMapStyle:
 
 def transform_points(kp: np.ndarray, scale: tuple[float, float] = (1.0, 1.0),
                      offset: tuple[float, float] = (0.0, 0.0),
-                     min_visibility: float = 0.2) -> np.ndarray:
+                     min_visibility: float = MIN_VISIBILITY) -> np.ndarray:
     """Landmarks plus virtual points, `[35, 2]` in output pixels; NaN where missing."""
     kp = np.asarray(kp, dtype=np.float32)
     xy = kp[:, :2] * np.asarray(scale, np.float32) + np.asarray(offset, np.float32)

@@ -20,6 +20,9 @@ class LiveFrame:
     person: bool = False  # the performer was seen in this frame
     held: bool = False  # the pose is held or eased, not seen
     restart: bool = False  # the generator's temporal feedback restarts here
+    # what the camera shows of the performer: "full" (whole body), "upper" (legs out of
+    # view: the avatar stands on neutral legs), "none" (nobody in view); see engine/framing
+    mode: str = "none"
     # the label map ([1, 3, S, S] in [-1, 1]), the face box ([x0, y0, side] in the
     # avatar's pixels), the generated frame (float32 [1, 3, S, S], until finished) and the
     # avatar frame (SxSx3 uint8 RGB)

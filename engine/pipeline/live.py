@@ -88,6 +88,7 @@ class PipelineStats:
         self._out: deque[float] = deque()
         self._latency: deque[float] = deque(maxlen=keep)
         self._stages: dict[str, deque[float]] = {s: deque(maxlen=keep) for s in STAGES}
+        self.mode = "none"  # the tracking mode of the newest frame out (LiveFrame.mode)
 
     def _trim(self, times: deque[float], now: float) -> None:
         while times and times[0] < now - self.window:
@@ -105,6 +106,7 @@ class PipelineStats:
         self._out.append(now)
         self._trim(self._out, now)
         self._latency.append(now - frame.captured)
+        self.mode = frame.mode
 
     def stage(self, name: str, seconds: float) -> None:
         self._stages[name].append(seconds)
@@ -125,7 +127,7 @@ class PipelineStats:
         return {
             "fps_in": self._rate(self._in, now), "fps_out": self._rate(self._out, now),
             "frames_in": self.frames_in, "frames_out": self.frames_out, "dropped": dropped,
-            "errors": self.errors, "latency": pct(self._latency),
+            "errors": self.errors, "latency": pct(self._latency), "mode": self.mode,
             "stages": {name: pct(v) for name, v in self._stages.items()},
         }
 
