@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from engine.body import NEUTRAL_SHOULDERS, NEUTRAL_TORSO, shoulder_width, torso_length
 from engine.errors import InputError
 from engine.keypoints import LM, missing_pose
 
@@ -63,6 +64,11 @@ class NormalizationStats:
     height_close: float  # body height near the close position
     center_x: float  # median x of the feet
     frames: int  # frames the statistics come from
+    # Proportions per unit of body height (median over the frames that show them; NaN
+    # where unknown, e.g. statistics written before they were measured): they give the
+    # scale when the legs are out of view.
+    torso: float = float("nan")  # shoulders' midpoint to hips' midpoint
+    shoulders: float = float("nan")  # shoulder to shoulder
 
     @property
     def span(self) -> float:
@@ -71,11 +77,21 @@ class NormalizationStats:
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
+    def torso_ratio(self) -> float:
+        """Torso length per unit of body height (the neutral pose's where unmeasured)."""
+        return self.torso if np.isfinite(self.torso) and self.torso > 0 else NEUTRAL_TORSO
+
+    def shoulder_ratio(self) -> float:
+        """Shoulder width per unit of body height (the neutral pose's where unmeasured)."""
+        return self.shoulders if np.isfinite(self.shoulders) and self.shoulders > 0 \
+            else NEUTRAL_SHOULDERS
+
     @classmethod
     def from_dict(cls, d: dict) -> NormalizationStats:
+        optional = ("torso", "shoulders")
         try:
             return cls(**{k: (int(d[k]) if k == "frames" else float(d[k]))
-                          for k in cls.__dataclass_fields__})
+                          for k in cls.__dataclass_fields__ if k in d or k not in optional})
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"bad normalization statistics: {exc}") from exc
 
@@ -101,9 +117,21 @@ def compute_stats(keypoints: np.ndarray, median_frac: float = 0.5, band_frac: fl
     if tallest - height_close > 0.1 * tallest:
         # As the official data preparation does: the close band caught only crouched frames.
         height_close = tallest
+    kp = np.asarray(keypoints, dtype=np.float64)
+    torso, shoulders = body_proportions((kp if kp.ndim == 3 else kp[None])[ok], h)
     return NormalizationStats(far=far, close=close, median=median, height_far=height_far,
                               height_close=height_close, center_x=float(np.median(cx)),
-                              frames=int(ok.sum()))
+                              frames=int(ok.sum()), torso=torso, shoulders=shoulders)
+
+
+def body_proportions(keypoints: np.ndarray, heights: np.ndarray) -> tuple[float, float]:
+    """Median torso length and shoulder width per unit of body height (NaN if unseen)."""
+    torso = np.array([torso_length(p) for p in keypoints]) / heights
+    shoulders = np.array([shoulder_width(p) for p in keypoints]) / heights
+    # Facing the camera: the widest shoulders are the truest (turning narrows them).
+    wide = shoulders[np.isfinite(shoulders)]
+    return (float(np.nanmedian(torso)) if np.isfinite(torso).any() else float("nan"),
+            float(np.percentile(wide, 90)) if wide.size else float("nan"))
 
 
 def _tallest_near(y: np.ndarray, h: np.ndarray, position: float, band: float) -> float:
@@ -124,6 +152,18 @@ class Transform:
     src_y: float
     dst_x: float
     dst_y: float
+
+    def linear(self) -> tuple[float, float, float]:
+        """(s, bx, by) such that a point maps to (s x + bx, s y + by)."""
+        return (self.scale, self.dst_x - self.scale * self.src_x,
+                self.dst_y - self.scale * self.src_y)
+
+    @classmethod
+    def blend(cls, a: Transform, b: Transform, w: float) -> Transform:
+        """The mapping `(1 - w) a + w b` (exact for the points mapped)."""
+        (sa, xa, ya), (sb, xb, yb) = a.linear(), b.linear()
+        return cls(scale=(1 - w) * sa + w * sb, src_x=0.0, src_y=0.0,
+                   dst_x=(1 - w) * xa + w * xb, dst_y=(1 - w) * ya + w * yb)
 
     def apply(self, pose: np.ndarray) -> np.ndarray:
         out = np.array(pose, dtype=np.float32, copy=True)
@@ -172,6 +212,16 @@ class OfflineNormalizer:
     def __init__(self, source: NormalizationStats, target: NormalizationStats) -> None:
         self.source, self.target = source, target
 
+    def transform(self, pose: np.ndarray) -> Transform | None:
+        """The transform of one pose, or None when it shows no ankle."""
+        ankle_y, _, _ = frame_measures(pose)
+        if not np.isfinite(ankle_y[0]):
+            return None
+        return transform_for(float(ankle_y[0]), self.source, self.target)
+
+    def reset(self) -> None:
+        """Nothing to forget: both videos' statistics are fixed."""
+
     def transforms(self, keypoints: np.ndarray) -> list[Transform | None]:
         """One transform per frame; frames without ankles reuse the nearest earlier one
         (or the first later one at the start), None when the video has none at all."""
@@ -199,15 +249,20 @@ class OnlineNormalizer:
 
     Until `calibration_frames` usable frames have been seen, provisional statistics come
     from the frames so far; afterwards they are recomputed every `update_every` frames
-    from the last `history_frames`. `reset()` forgets the source and starts a new
-    calibration on the next frame.
+    from the last `history_frames`. New statistics take over gradually, over
+    `blend_frames` frames, so that an update never makes the avatar jump. `reset()`
+    forgets the source and starts a new calibration on the next frame.
     """
 
     def __init__(self, target: NormalizationStats, calibration_frames: int = 60,
-                 history_frames: int = 900, update_every: int = 30) -> None:
+                 history_frames: int = 900, update_every: int = 30,
+                 blend_frames: int = 15) -> None:
         if calibration_frames < 1 or history_frames < calibration_frames or update_every < 1:
             raise ValueError("need 1 <= calibration_frames <= history_frames, update_every >= 1")
+        if blend_frames < 0:
+            raise ValueError("blend_frames must be >= 0")
         self.target = target
+        self.blend_frames = blend_frames
         self.calibration_frames = calibration_frames
         self.update_every = update_every
         self._history: collections.deque[np.ndarray] = collections.deque(maxlen=history_frames)
@@ -217,6 +272,8 @@ class OnlineNormalizer:
         self._history.clear()
         self._since_update = 0
         self.source: NormalizationStats | None = None
+        self._previous: NormalizationStats | None = None  # the statistics taking leave
+        self._blend = 0  # frames since the current statistics came in
         self._last: Transform | None = None
 
     @property
@@ -225,10 +282,21 @@ class OnlineNormalizer:
 
     def _refresh(self) -> None:
         hist = np.stack(self._history)
+        if self.source is not None and self._weight() >= 0.5:
+            self._previous = self.source  # the statistics mostly in use until now
         self.source = compute_stats(hist)
         self._since_update = 0
+        self._blend = 0
 
-    def __call__(self, pose: np.ndarray) -> np.ndarray:
+    def _weight(self) -> float:
+        """How far the current statistics have taken over from the previous ones, 0..1."""
+        if self._previous is None or self.blend_frames == 0:
+            return 1.0
+        return min(1.0, self._blend / self.blend_frames)
+
+    def transform(self, pose: np.ndarray) -> Transform | None:
+        """Learn from `pose` (`[33, 3]`, missing joints NaN) and return its transform, or
+        None when it shows no ankle or nothing has been measured yet."""
         pose = np.asarray(pose, dtype=np.float32)
         ankle_y, height, _ = frame_measures(pose)
         usable = bool(np.isfinite(ankle_y[0]) and np.isfinite(height[0]))
@@ -238,10 +306,25 @@ class OnlineNormalizer:
             if (self.source is None or not self.calibrated
                     or self._since_update >= self.update_every):
                 self._refresh()
+        if self.source is None:
+            return None
+        w = self._weight()
+        self._blend += 1
+        if not np.isfinite(ankle_y[0]):
+            return None
+        new = transform_for(float(ankle_y[0]), self.source, self.target)
+        if w >= 1.0 or self._previous is None:
+            return new
+        old = transform_for(float(ankle_y[0]), self._previous, self.target)
+        return Transform.blend(old, new, w)
+
+    def __call__(self, pose: np.ndarray) -> np.ndarray:
+        pose = np.asarray(pose, dtype=np.float32)
+        tr = self.transform(pose)
         if np.all(np.isnan(pose[:, :2])):
             return missing_pose()
-        if np.isfinite(ankle_y[0]) and self.source is not None:
-            self._last = transform_for(float(ankle_y[0]), self.source, self.target)
+        if tr is not None:
+            self._last = tr
         if self._last is None:
             return pose.copy()  # nothing measured yet: pass through unchanged
         return self._last.apply(pose)

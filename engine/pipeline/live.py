@@ -193,7 +193,9 @@ class LivePipeline:
 
     # -- controls ------------------------------------------------------------------------
     def reset(self) -> None:
-        """Restart the online normalization at the next frame (the performer moved or changed)."""
+        """Restart the online normalization at the next frame (the performer moved or
+        changed) and choose the performer again (the largest and most central person)."""
+        self.steps["pose"].request_relock()
         self.steps["label"].request_reset()
 
     calibrate = reset

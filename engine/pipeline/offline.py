@@ -1,12 +1,15 @@
 """Offline rendering, the paper's own use: a whole source video -> the avatar dancing it.
 
 Unlike the live pipeline, the whole source is known in advance: poses are estimated
-for every frame first, smoothed with the paper's centred median, and normalized with
-the source video's own statistics (offline normalization); then each frame's label map
-is rendered in order with temporal feedback. Frames without a person hold the last
-pose, then ease to a neutral standing pose, as live. The output keeps the source's
-frame rate and copies its audio track; it is written under a temporary name and only
-appears when complete.
+for every frame first (joints outside the frame dropped), smoothed with the paper's
+centred median, and normalized with the source video's own statistics (offline
+normalization, where the source shows the whole body at all); then each frame goes
+through the same framing as live (`engine.framing`: upper-body placement when the legs
+are out of view, joints not there completed, a lost person held then eased to a neutral
+standing pose) and its label map is rendered in order with temporal feedback. Any
+aspect ratio and framing of the source works (portrait, landscape, desk view). The
+output keeps the source's frame rate and copies its audio track; it is written under a
+temporary name and only appears when complete.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from tqdm import tqdm
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
 from engine.filters import median_smooth
+from engine.framing import MODES, Framed, Framing, FramingConfig
+from engine.keypoints import drop_unseen
 from engine.normalize import OfflineNormalizer, compute_stats
-from engine.pipeline.steps import GapBridge, label_and_face, standing_pose
+from engine.pipeline.steps import label_and_face
 from engine.pose.video import estimate_video
 from engine.renderer import AvatarRenderer
 from engine.skeleton import fit_square, render_label_image, tensor_to_image
@@ -51,14 +56,31 @@ class RenderOptions:
             raise InputError(f"the median window must be odd and >= 1, got {self.smooth}")
 
 
-def normalized_poses(keypoints: np.ndarray, frame_size: tuple[int, int],
-                     bundle: AvatarBundle, smooth: int) -> np.ndarray:
-    """The source's poses smoothed, mapped into the avatar's square and normalized."""
-    kp = median_smooth(keypoints, smooth) if smooth > 1 else keypoints.copy()
+def source_normalizer(keypoints: np.ndarray,
+                      bundle: AvatarBundle) -> OfflineNormalizer | None:
+    """The paper's normalization with the source's own statistics, or None when the source
+    never shows the whole body (a desk view: then only the upper-body placement is used)."""
+    try:
+        stats = compute_stats(keypoints)
+    except InputError:
+        return None
+    return OfflineNormalizer(stats, bundle.normalization)
+
+
+def framed_poses(keypoints: np.ndarray, frame_size: tuple[int, int], bundle: AvatarBundle,
+                 smooth: int, fps: float, options: RenderOptions | None = None) -> list[Framed]:
+    """The source's poses (joints outside the frame dropped) smoothed, mapped into the
+    avatar's square, normalized and completed, frame by frame (`engine.framing`)."""
+    options = options or RenderOptions()
+    kp = drop_unseen(keypoints, frame_size)
+    kp = median_smooth(kp, smooth) if smooth > 1 else kp
     scale, offset = fit_square(frame_size, bundle.resolution)
     kp[..., 0] = kp[..., 0] * scale[0] + offset[0]
     kp[..., 1] = kp[..., 1] * scale[1] + offset[1]
-    return OfflineNormalizer(compute_stats(kp), bundle.normalization)(kp)
+    framing = Framing(bundle.normalization, bundle.resolution, source_normalizer(kp, bundle),
+                      FramingConfig(hold_seconds=options.hold_seconds,
+                                    ease_seconds=options.ease_seconds))
+    return [framing(pose, i / fps) for i, pose in enumerate(kp)]
 
 
 def _panel(image: np.ndarray, size: int) -> np.ndarray:
@@ -83,11 +105,10 @@ def render_video(source: str | os.PathLike[str], bundle: AvatarBundle,
     if not found.any():
         raise InputError(f"no person found in any of the {len(track)} frames of {source}: "
                          "nothing to render")
-    poses = normalized_poses(track.keypoints, (info.width, info.height), bundle, options.smooth)
+    framed = framed_poses(track.keypoints, (info.width, info.height), bundle, options.smooth,
+                          info.fps, options)
     size = bundle.resolution
     width = size * (3 if options.layout == "side-by-side" else 1)
-    bridge = GapBridge(standing_pose(bundle.normalization), options.hold_seconds,
-                       options.ease_seconds)
     restarts = 0
     with AvatarRenderer(bundle, options.backend) as renderer, \
             Mp4Writer(out, width, size, info.fps, audio_from=source) as writer:
@@ -96,19 +117,17 @@ def render_video(source: str | os.PathLike[str], bundle: AvatarBundle,
                                        unit="frame", disable=not progress, leave=False)):
             if i >= len(track):
                 break
-            now = i / info.fps
-            if found[i]:
-                pose = poses[i]
-                if bridge.seen(pose, now):
-                    renderer.reset()
-                    restarts += 1
-            else:
-                pose = bridge.missing(now)
+            pose = framed[i].pose
+            if framed[i].restart:
+                renderer.reset()
+                restarts += 1
             label, box = label_and_face(pose, size)
             avatar = tensor_to_image(renderer.render(label.astype(np.float32), box))
             if options.layout == "side-by-side":
                 figure = render_label_image(pose, size, size)
                 avatar = np.concatenate([_panel(frame, size), figure, avatar], axis=1)
             writer.write(avatar)
+    modes = [f.mode for f in framed]
     return {"frames": len(track), "person_frames": int(found.sum()), "fps": info.fps,
-            "restarts": restarts, "output": str(out), "layout": options.layout}
+            "restarts": restarts, "output": str(out), "layout": options.layout,
+            "modes": {m: modes.count(m) for m in MODES}}

@@ -3,9 +3,10 @@
 Each step owns its state and models and is called from one thread at a time:
 
 * `PoseStep`: BlazePose on the captured frame;
-* `LabelStep`: one-euro filter, online normalization to the avatar's framing, what to
-  show when nobody is seen (hold the last pose briefly, then ease to a neutral standing
-  pose), the label map (native kernel) and the face box;
+* `LabelStep`: one-euro filter, then `engine.framing` (online normalization to the
+  avatar's framing, upper-body placement when the legs are out of view, joints not there
+  completed, what to show when nobody is seen), the label map (native kernel) and the
+  face box;
 * `RenderStep`: the generator's avatar frame from the label map (temporal feedback
   restarting where the label step says);
 * `FinishStep`: the face residual and the uint8 output (its own stage, so that the face
@@ -22,9 +23,11 @@ import time
 
 import numpy as np
 
+from engine.body import standing_pose
 from engine.face import face_box
 from engine.filters import PoseFilter
-from engine.keypoints import LM, NUM_LANDMARKS
+from engine.framing import Framing, FramingConfig, GapBridge
+from engine.keypoints import drop_unseen, missing_pose
 from engine.normalize import NormalizationStats, OnlineNormalizer
 from engine.pipeline.frame import LiveFrame
 from engine.pose.base import PoseEstimator
@@ -33,85 +36,29 @@ from engine.skeleton import fit_square, render_label_map, tensor_to_image
 
 log = logging.getLogger(__name__)
 
-# A person standing, facing the camera: (x, y) per landmark in units of the body height
-# (ankle to nose), from the midpoint between the ankles; y grows downwards as in images.
-# The person's left side is on the image's right.
-_STANDING = {
-    "nose": (0.0, -1.0), "left_eye_inner": (0.012, -1.02), "left_eye": (0.024, -1.022),
-    "left_eye_outer": (0.035, -1.02), "right_eye_inner": (-0.012, -1.02),
-    "right_eye": (-0.024, -1.022), "right_eye_outer": (-0.035, -1.02),
-    "left_ear": (0.055, -1.0), "right_ear": (-0.055, -1.0), "mouth_left": (0.016, -0.965),
-    "mouth_right": (-0.016, -0.965), "left_shoulder": (0.115, -0.83),
-    "right_shoulder": (-0.115, -0.83), "left_elbow": (0.14, -0.63),
-    "right_elbow": (-0.14, -0.63), "left_wrist": (0.15, -0.45), "right_wrist": (-0.15, -0.45),
-    "left_pinky": (0.155, -0.41), "right_pinky": (-0.155, -0.41),
-    "left_index": (0.15, -0.40), "right_index": (-0.15, -0.40), "left_thumb": (0.135, -0.42),
-    "right_thumb": (-0.135, -0.42), "left_hip": (0.07, -0.5), "right_hip": (-0.07, -0.5),
-    "left_knee": (0.072, -0.255), "right_knee": (-0.072, -0.255), "left_ankle": (0.075, 0.0),
-    "right_ankle": (-0.075, 0.0), "left_heel": (0.07, 0.015), "right_heel": (-0.07, 0.015),
-    "left_foot_index": (0.095, 0.035), "right_foot_index": (-0.095, 0.035),
-}
-
-
-def standing_pose(target: NormalizationStats) -> np.ndarray:
-    """`[33, 3]` neutral standing pose where the target usually stands, at its height there."""
-    span = target.close - target.far
-    p = (target.median - target.far) / span if span > 1e-6 else 0.0
-    height = target.height_far + float(np.clip(p, 0, 1)) * (target.height_close - target.height_far)
-    pose = np.ones((NUM_LANDMARKS, 3), dtype=np.float32)
-    for name, (x, y) in _STANDING.items():
-        pose[LM[name], 0] = target.center_x + x * height
-        pose[LM[name], 1] = target.median + y * height
-    return pose
-
+__all__ = ["FinishStep", "GapBridge", "LabelStep", "PoseStep", "RenderStep", "label_and_face",
+           "run_sequential", "standing_pose"]
 
 class PoseStep:
-    """BlazePose on the frame (the estimator tracks from frame to frame)."""
+    """BlazePose on the frame (the estimator tracks from frame to frame); joints outside
+    the frame or barely visible become missing (`engine.keypoints.drop_unseen`)."""
 
     def __init__(self, estimator: PoseEstimator) -> None:
         self.estimator = estimator
+        self._relock_requested = False
+
+    def request_relock(self) -> None:
+        """Choose the performer again (largest and most central) at the next frame."""
+        self._relock_requested = True
 
     def __call__(self, frame: LiveFrame) -> LiveFrame:
-        frame.pose = self.estimator.estimate(frame.image)
+        if self._relock_requested:
+            self._relock_requested = False
+            self.estimator.reset()
+        h, w = frame.image.shape[:2]
+        frame.pose = drop_unseen(self.estimator.estimate(frame.image), (w, h))
         frame.person = bool(np.isfinite(frame.pose[:, :2]).any())
         return frame
-
-
-class GapBridge:
-    """What to show while nobody is seen: the last pose for `hold_seconds`, then an ease
-    to the neutral standing pose over `ease_seconds`, then that pose. `seen` reports a
-    pose and says whether the generator should restart (the gap outlasted the hold)."""
-
-    def __init__(self, neutral: np.ndarray, hold_seconds: float = 0.5,
-                 ease_seconds: float = 1.0) -> None:
-        self.neutral = neutral
-        self.hold_seconds = hold_seconds
-        self.ease_seconds = ease_seconds
-        self._last: np.ndarray | None = None
-        self._missing_since: float | None = None
-
-    def seen(self, pose: np.ndarray, now: float) -> bool:
-        restart = (self._missing_since is not None
-                   and now - self._missing_since > self.hold_seconds)
-        self._missing_since = None
-        self._last = pose
-        return restart
-
-    def missing(self, now: float) -> np.ndarray:
-        if self._missing_since is None:
-            self._missing_since = now
-        gone = now - self._missing_since
-        if self._last is None:
-            return self.neutral
-        if gone <= self.hold_seconds:
-            return self._last
-        w = min(1.0, (gone - self.hold_seconds) / max(self.ease_seconds, 1e-6))
-        w = w * w * (3 - 2 * w)  # smoothstep: no jerk at either end
-        pose = self._last.copy()
-        both = np.isfinite(pose[:, :2]).all(axis=1)
-        pose[both, :2] = (1 - w) * pose[both, :2] + w * self.neutral[both, :2]
-        pose[~both] = self.neutral[~both]
-        return pose
 
 
 def label_and_face(pose: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -120,16 +67,18 @@ def label_and_face(pose: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray 
 
 
 class LabelStep:
-    """Filter, normalize, bridge gaps, draw the label map (see the module docstring)."""
+    """Filter, then frame the pose in the avatar (`engine.framing`), draw the label map."""
 
     def __init__(self, target: NormalizationStats, size: int, hold_seconds: float = 0.5,
                  ease_seconds: float = 1.0, calibration_frames: int = 30) -> None:
         self.target = target
         self.size = size
-        self.neutral = standing_pose(target)
-        self.bridge = GapBridge(self.neutral, hold_seconds, ease_seconds)
         self.filter = PoseFilter()
         self.normalizer = OnlineNormalizer(target, calibration_frames=calibration_frames)
+        self.framing = Framing(target, size, self.normalizer,
+                               FramingConfig(hold_seconds=hold_seconds,
+                                             ease_seconds=ease_seconds))
+        self.neutral = self.framing.neutral
         self._reset_requested = False
         self._frame_size: tuple[int, int] | None = None
 
@@ -141,28 +90,22 @@ class LabelStep:
         now = frame.captured
         if self._reset_requested:
             self._reset_requested = False
-            self.normalizer.reset()
+            self.framing.reset()
             self.filter.reset()
             log.info("normalization statistics restarted at frame %d", frame.index)
         h, w = frame.image.shape[:2]
         if self._frame_size != (w, h):
             self._frame_size = (w, h)
             self.scale, self.offset = fit_square((w, h), self.size)
-        pose = frame.pose
-        if frame.person and pose is not None:
-            steady = self.filter(pose, now)
-            in_avatar = steady.copy()
-            in_avatar[:, 0] = steady[:, 0] * self.scale[0] + self.offset[0]
-            in_avatar[:, 1] = steady[:, 1] * self.scale[1] + self.offset[1]
-            normalized = self.normalizer(in_avatar)
-            frame.restart = self.bridge.seen(normalized, now)
-            frame.held = False
-        else:
-            self.filter(np.full((NUM_LANDMARKS, 3), np.nan, np.float32), now)
-            normalized = self.bridge.missing(now)
-            frame.restart, frame.held = False, True
-        frame.normalized = normalized
-        frame.label, frame.face_box = label_and_face(normalized, self.size)
+        pose = frame.pose if frame.person and frame.pose is not None else missing_pose()
+        steady = self.filter(pose, now)
+        in_avatar = steady.copy()
+        in_avatar[:, 0] = steady[:, 0] * self.scale[0] + self.offset[0]
+        in_avatar[:, 1] = steady[:, 1] * self.scale[1] + self.offset[1]
+        framed = self.framing(in_avatar, now)
+        frame.normalized, frame.mode = framed.pose, framed.mode
+        frame.restart, frame.held = framed.restart, framed.held
+        frame.label, frame.face_box = label_and_face(framed.pose, self.size)
         return frame
 
 

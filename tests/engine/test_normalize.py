@@ -105,7 +105,9 @@ def test_online_matches_offline_once_the_range_is_known(target_kp) -> None:
     first = np.stack([online(p) for p in source])
     assert online.calibrated
     second = np.stack([online(p) for p in source])  # statistics now cover the whole range
-    np.testing.assert_allclose(second[..., :2], target_kp[..., :2], atol=0.05)
+    # Once an update over the whole range has blended in, the mapping is the offline one.
+    settled = online.update_every + online.blend_frames
+    np.testing.assert_allclose(second[settled:, :, :2], target_kp[settled:, :, :2], atol=0.05)
     # While calibrating, poses are already normalized roughly (right size class).
     assert np.isfinite(first).all()
 
@@ -154,3 +156,25 @@ def test_stats_roundtrip_and_errors() -> None:
         NormalizationStats.from_dict({"far": 1})
     with pytest.raises(InputError, match="no frame"):
         compute_stats(np.stack([missing_pose()] * 3))
+
+
+def test_online_updates_blend_in_without_a_jump(target_kp) -> None:
+    """New statistics take over over a few frames: a pose held still never jumps, while
+    the same update applied at once (blend_frames=0) does."""
+    source = _affine(target_kp, 1.3, 20.0, -40.0)
+    steps = {}
+    for blend in (0, 15):
+        online = OnlineNormalizer(compute_stats(target_kp), calibration_frames=5,
+                                  history_frames=len(source), update_every=30,
+                                  blend_frames=blend)
+        for p in source[:5]:  # calibrated on a narrow range of positions
+            online(p)
+        still = source[5]
+        out = []
+        for p in source[6:]:
+            online.transform(p)  # learns the whole range
+            out.append(online(still))
+        out = np.stack(out)
+        steps[blend] = float(np.abs(np.diff(out[:, :, :2], axis=0)).max())
+    assert steps[0] > 3 * steps[15]
+    assert steps[15] < 0.03 * (target_kp[:, :, 1].max() - target_kp[:, :, 1].min())

@@ -67,12 +67,13 @@ def test_the_rendered_avatar_follows_the_performer(tmp_path) -> None:
     synth_clip(ClipSpec(actor="performer", motion="kick", seconds=3, size=512, fps=30, seed=9),
                source, progress=False)
     render_video(source, bundle, out, RenderOptions())
-    from engine.pipeline.offline import normalized_poses
+    from engine.pipeline.offline import framed_poses
     from engine.video import probe
 
     info = probe(source)
     track = estimate_video(source, progress=False)
-    poses = normalized_poses(track.keypoints, (info.width, info.height), bundle, 5)
+    poses = [f.pose for f in framed_poses(track.keypoints, (info.width, info.height), bundle, 5,
+                                          info.fps)]
     d = _limb_distance(list(poses), list(read_frames(out)), bundle.resolution)
     log.info("offline: mean limb-joint distance %.4f of the height", d)
     assert d <= 0.05
