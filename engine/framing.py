@@ -194,8 +194,9 @@ class Framing:
         step = dt / max(self.config.transition_seconds, 1e-6)
         if self._full is None:
             self._toward_full = 0.0
-        elif self._upper is None:
-            self._toward_full = 1.0
+        elif self._upper is None or self.mode == "none":
+            # Nothing shown to ease from (the start, or back after nobody was in view).
+            self._toward_full = 1.0 if full_body else 0.0
         else:
             self._toward_full = float(np.clip(self._toward_full + (step if full_body else -step),
                                               0.0, 1.0))
@@ -243,19 +244,20 @@ class Framing:
         nose = obs[NOSE, :2].astype(np.float64) if usable[NOSE] else None
         # Where the hips were from the shoulders and from the nose when last seen stands in
         # for them while they are out of view (so their leaving makes no jump).
+        # (In units of the torso length, so that they follow the body's size.)
         if self._from_shoulders is None:
-            self._from_shoulders = np.array([0.0, torso])
-            self._from_nose = np.array([0.0, torso * 0.5 / NEUTRAL_TORSO])
+            self._from_shoulders = np.array([0.0, 1.0])
+            self._from_nose = np.array([0.0, 0.5 / NEUTRAL_TORSO])
         if hips is not None and shoulders is not None:
-            self._from_shoulders = hips - shoulders
+            self._from_shoulders = (hips - shoulders) / torso
         if hips is not None and nose is not None:
-            self._from_nose = hips - nose
+            self._from_nose = (hips - nose) / torso
         if hips is not None:
             method = "hips"
         elif shoulders is not None:
-            hips, method = shoulders + self._from_shoulders, "shoulders"
+            hips, method = shoulders + torso * self._from_shoulders, "shoulders"
         elif nose is not None:
-            hips, method = nose + self._from_nose, "nose"
+            hips, method = nose + torso * self._from_nose, "nose"
         else:
             return None
         hips = self._continuous_anchor(hips, method)

@@ -56,3 +56,23 @@ def test_bad_files_give_clear_errors(tmp_path) -> None:
 def test_keypoints_path_for() -> None:
     assert keypoints_path_for("/a/b/clip.mp4").name == "clip.kp.npz"
     assert keypoints_path_for("clip.y4m", tag="pose").name == "clip.pose.kp.npz"
+
+
+def test_one_rule_for_a_joint_that_is_not_there() -> None:
+    from engine.keypoints import MIN_VISIBILITY, drop_unseen, visible_mask
+
+    pose = np.zeros((33, 3), np.float32)
+    pose[:, :2] = 50.0
+    pose[:, 2] = 1.0
+    pose[1, 2] = MIN_VISIBILITY / 2  # barely visible
+    pose[2, :2] = np.nan  # not found
+    pose[3, 0] = -1.0  # left of the frame
+    pose[4, 1] = 101.0  # below it
+    mask = visible_mask(pose, (100, 100))
+    assert not mask[[1, 2, 3, 4]].any() and mask[[0] + list(range(5, 33))].all()
+    assert visible_mask(pose)[[3, 4]].all()  # without a frame, position does not count
+    dropped = drop_unseen(pose, (100, 100))
+    assert np.isnan(dropped[[1, 2, 3, 4], :2]).all() and (dropped[[1, 2, 3, 4], 2] == 0).all()
+    np.testing.assert_array_equal(dropped[5:], pose[5:])
+    batch = np.stack([pose, pose])
+    assert visible_mask(batch, (100, 100)).shape == (2, 33)

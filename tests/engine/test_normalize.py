@@ -178,3 +178,14 @@ def test_online_updates_blend_in_without_a_jump(target_kp) -> None:
         steps[blend] = float(np.abs(np.diff(out[:, :, :2], axis=0)).max())
     assert steps[0] > 3 * steps[15]
     assert steps[15] < 0.03 * (target_kp[:, :, 1].max() - target_kp[:, :, 1].min())
+
+
+def test_statistics_carry_the_bodys_proportions_and_read_old_ones(target_kp) -> None:
+    stats = compute_stats(target_kp)
+    assert 0.2 < stats.torso < 0.45 and 0.1 < stats.shoulders < 0.4
+    old = {k: v for k, v in stats.to_dict().items() if k not in ("torso", "shoulders")}
+    legacy = NormalizationStats.from_dict(old)  # written before the proportions existed
+    from engine.body import NEUTRAL_TORSO
+
+    assert np.isnan(legacy.torso) and legacy.torso_ratio() == NEUTRAL_TORSO
+    assert NormalizationStats.from_dict(stats.to_dict()) == stats
