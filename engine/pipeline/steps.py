@@ -54,7 +54,7 @@ class PoseStep:
     def __call__(self, frame: LiveFrame) -> LiveFrame:
         if self._relock_requested:
             self._relock_requested = False
-            self.estimator.reset()
+            self.estimator.relock()
         h, w = frame.image.shape[:2]
         frame.pose = drop_unseen(self.estimator.estimate(frame.image), (w, h))
         frame.person = bool(np.isfinite(frame.pose[:, :2]).any())

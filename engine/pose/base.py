@@ -19,6 +19,10 @@ class PoseEstimator(abc.ABC):
     visibility 0) where nothing is found. In video mode an estimator tracks the person
     from frame to frame, so frames must come in order; in static mode each frame is
     independent. Estimators are context managers that release their model on exit.
+
+    With several people in view, an estimator follows one of them. The ONNX backend
+    (`BlazePoseRunners`, the live default) locks on the largest and most central person
+    and stays on them until `relock()`; see `engine.pose.lock`.
     """
 
     def __init__(self, video: bool = True) -> None:
@@ -30,6 +34,12 @@ class PoseEstimator(abc.ABC):
 
     def reset(self) -> None:  # noqa: B027 - optional hook
         """Forget tracking state (the next frame is treated as the first)."""
+
+    def relock(self) -> None:  # noqa: B027 - optional hook
+        """Choose the person to follow again, as at the start (the page's Calibrate/reset).
+
+        Safe to call from another thread than `estimate`'s: it takes effect at the next
+        frame. A no-op where a backend cannot choose among people."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model."""

@@ -11,6 +11,12 @@ and landmarks 33/34 give the next frame's region. A pose score under the trackin
 threshold drops the region and detects again on the same frame. Static mode detects
 on every frame and does not smooth.
 
+With several people in view, video mode stays on one performer (`engine.pose.lock`):
+the first detection takes the largest and most central person, and every later one
+takes the detection that fits where that person was last seen, or nobody; a tracked
+region that jumps too far in one frame counts as lost. `relock()` (the page's
+Calibrate/reset) chooses again. Static mode takes the most prominent person per frame.
+
 The constants are those of mediapipe's pose graphs (pose_detection_cpu,
 pose_landmark_by_roi_cpu, pose_landmark_filtering), so the landmarks match the
 `mediapipe` backend's.
@@ -18,9 +24,11 @@ pose_landmark_by_roi_cpu, pose_landmark_filtering), so the landmarks match the
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -30,6 +38,17 @@ from engine.errors import InputError
 from engine.filters import smoothing_alpha
 from engine.keypoints import NUM_LANDMARKS, missing_pose
 from engine.pose.base import PoseEstimator
+from engine.pose.lock import LockOptions, PersonLock, most_prominent
+from engine.pose.regions import (
+    Detection,
+    Region,
+    crop_matrix,
+    detection_region,
+    project,
+    region_from_points,
+)
+
+log = logging.getLogger(__name__)
 
 DETECTOR_FILE = "pose_detection.onnx"
 LANDMARK_FILE = "pose_landmark_full.onnx"
@@ -41,7 +60,6 @@ LANDMARK_OUTPUTS = ("landmarks", "pose_flag", "heatmap")
 DETECTOR_STRIDES = (8, 16, 32, 32, 32)
 DETECTION_KEYPOINTS = 4
 MIN_SUPPRESSION_IOU = 0.3
-ROI_SCALE = 1.25
 HEATMAP_KERNEL = 7
 HEATMAP_MIN_CONFIDENCE = 0.5
 FRAME_SECONDS = 1 / 30  # the time step of mediapipe's simulated video clock
@@ -76,13 +94,6 @@ def ssd_anchors(size: int = DETECTOR_SIZE, strides: tuple[int, ...] = DETECTOR_S
         centres.append(np.repeat(grid, 2 * (j - i), axis=0))
         i = j
     return np.concatenate(centres).astype(np.float64)
-
-
-@dataclass(frozen=True)
-class Detection:
-    score: float
-    box: np.ndarray  # centre x, centre y, width, height; detector-input units in [0, 1]
-    keypoints: np.ndarray  # [4, 2], same units
 
 
 def decode_detections(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray,
@@ -122,40 +133,6 @@ def _iou(rect: np.ndarray, rects: np.ndarray) -> np.ndarray:
     area = lambda r: np.prod(r[..., 2:] - r[..., :2], axis=-1)  # noqa: E731
     union = area(rect) + area(rects) - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
-# -- regions -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Region:
-    """A rotated square in frame pixels: centre, side, rotation (radians, y down)."""
-
-    x: float
-    y: float
-    side: float
-    rotation: float
-
-
-def region_from_points(centre: np.ndarray, top: np.ndarray) -> Region:
-    """The region aligned so `top` lies straight above `centre`, scaled like mediapipe."""
-    dx, dy = float(top[0] - centre[0]), float(top[1] - centre[1])
-    angle = math.pi / 2 - math.atan2(-dy, dx)
-    angle -= 2 * math.pi * math.floor((angle + math.pi) / (2 * math.pi))
-    side = 2.0 * math.hypot(dx, dy) * ROI_SCALE
-    return Region(float(centre[0]), float(centre[1]), side, angle)
-
-
-def crop_matrix(region: Region, size: int) -> np.ndarray:
-    """2x3 affine map from crop pixels (0..size) to frame pixels."""
-    c, s = math.cos(region.rotation), math.sin(region.rotation)
-    k = region.side / size
-    return np.array([[c * k, -s * k, region.x - (c - s) * region.side / 2],
-                     [s * k, c * k, region.y - (s + c) * region.side / 2]], dtype=np.float64)
-
-
-def project(points: np.ndarray, region: Region, size: int) -> np.ndarray:
-    """Crop pixels `[N, 2]` -> frame pixels."""
-    m = crop_matrix(region, size)
-    return points @ m[:, :2].T + m[:, 2]
 
 
 def refine_with_heatmap(points: np.ndarray, heatmap: np.ndarray, size: int) -> np.ndarray:
@@ -221,12 +198,19 @@ def _object_scale(points: np.ndarray) -> float:
 
 # -- the estimator ---------------------------------------------------------------------------
 class BlazePoseRunners(PoseEstimator):
-    """BlazePose full through two Runners on `backend` (see the module docstring)."""
+    """BlazePose full through two Runners on `backend` (see the module docstring).
+
+    `lock` bounds the person lock (`engine.pose.lock.LockOptions`); `clock` gives the
+    seconds those bounds are measured in (default `time.monotonic`, the live case; a
+    caller that runs faster or slower than the frames' own time may pass a clock that
+    follows the frames).
+    """
 
     def __init__(self, backend: str = "ort-cpu", video: bool = True,
                  models_dir: str | os.PathLike[str] | None = None,
                  min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5, **runner_options: object) -> None:
+                 min_tracking_confidence: float = 0.5, lock: LockOptions | None = None,
+                 clock: Callable[[], float] | None = None, **runner_options: object) -> None:
         super().__init__(video)
         from engine.runners import create_runner
         from engine.runners.base import model_kind
@@ -241,6 +225,9 @@ class BlazePoseRunners(PoseEstimator):
         self.backend = backend
         self.min_detection = min_detection_confidence
         self.min_tracking = min_tracking_confidence
+        self.lock = PersonLock(lock)
+        self._clock = clock or time.monotonic
+        self._relock_requested = False
         self.detector = create_runner(backend, paths[0], **runner_options).__enter__()
         self.landmarks = create_runner(backend, paths[1], **runner_options).__enter__()
         self._det_input = self.detector.inputs[0]
@@ -256,8 +243,8 @@ class BlazePoseRunners(PoseEstimator):
         self.region: Region | None = None
 
     # -- stages --------------------------------------------------------------------------
-    def detect(self, frame: np.ndarray) -> Region | None:
-        """The person's region from the detector, or None."""
+    def detections(self, frame: np.ndarray) -> list[Detection]:
+        """Everyone the detector finds in `frame`, best score first, in frame pixels."""
         h, w = frame.shape[:2]
         scale = DETECTOR_SIZE / max(h, w)
         nw, nh = round(w * scale), round(h * scale)
@@ -271,10 +258,23 @@ class BlazePoseRunners(PoseEstimator):
         if raw_boxes.shape[-1] < raw_scores.shape[-1]:
             raw_boxes, raw_scores = raw_scores, raw_boxes
         found = decode_detections(raw_boxes, raw_scores, self.anchors, self.min_detection)
-        if not found:
-            return None
-        kps = (found[0].keypoints * DETECTOR_SIZE - [ox, oy]) / scale
-        return region_from_points(kps[0], kps[1])
+        offset = np.array([ox, oy])
+        return [Detection(d.score,
+                          np.concatenate([(d.box[:2] * DETECTOR_SIZE - offset) / scale,
+                                          d.box[2:] * DETECTOR_SIZE / scale]),
+                          (d.keypoints * DETECTOR_SIZE - offset) / scale)
+                for d in found]
+
+    def detect(self, frame: np.ndarray, now: float | None = None) -> Region | None:
+        """The region of the person to follow, or None: in video mode the person lock's
+        choice at time `now` (default: the clock), in static mode the most prominent."""
+        found = self.detections(frame)
+        size = (frame.shape[1], frame.shape[0])
+        if self.video:
+            chosen = self.lock.choose(found, size, self._clock() if now is None else now)
+        else:
+            chosen = most_prominent(found, size, self.lock.options.centre_weight)
+        return None if chosen is None else detection_region(chosen)
 
     def landmarks_in(self, frame: np.ndarray, region: Region) -> tuple[np.ndarray, float]:
         """(`[39, 5]` landmarks: x, y in frame pixels, z, visibility, presence; pose score)."""
@@ -297,15 +297,19 @@ class BlazePoseRunners(PoseEstimator):
     # -- PoseEstimator ---------------------------------------------------------------------
     def estimate(self, frame: np.ndarray) -> np.ndarray:
         frame = self.check_frame(frame)
+        if self._relock_requested:
+            self._relock_requested = False
+            self._lost()
+            self.lock.release()
+        now = self._clock()
         for attempt in range(2):
-            region = self.region if self.video else None
+            tracking = self.video and self.region is not None
+            region = self.region if tracking else self.detect(frame, now)
             if region is None:
-                region = self.detect(frame)
-                if region is None:
-                    self._lost()
-                    return missing_pose()
+                self._lost()
+                return missing_pose()
             lms, score = self.landmarks_in(frame, region)
-            if score >= self.min_tracking:
+            if score >= self.min_tracking and not (tracking and self._jumped(lms, now)):
                 break
             self._lost()
             if attempt == 1 or not self.video:
@@ -321,10 +325,19 @@ class BlazePoseRunners(PoseEstimator):
                 self._visibility + 0.1 * (visibility - self._visibility)
             visibility = self._visibility
             self.region = region_from_points(aux[0], aux[1])
+            self.lock.seen(self.region, now)
         pose = np.empty((NUM_LANDMARKS, 3), dtype=np.float32)
         pose[:, :2] = body
         pose[:, 2] = visibility
         return pose
+
+    def _jumped(self, lms: np.ndarray, now: float) -> bool:
+        """Whether tracked landmarks put the person implausibly far from the last frame."""
+        aux = lms[NUM_LANDMARKS:NUM_LANDMARKS + 2, :2]
+        if not self.lock.jumped(region_from_points(aux[0], aux[1]), now):
+            return False
+        log.debug("the tracked region jumped away from the locked person; detecting again")
+        return True
 
     def _lost(self) -> None:
         self.region = None
@@ -333,7 +346,16 @@ class BlazePoseRunners(PoseEstimator):
         self._visibility = None
 
     def reset(self) -> None:
+        """Forget tracking and the locked person (the next frame is treated as the first)."""
         self._lost()
+        self.lock.release()
+
+    def relock(self) -> None:
+        """Choose the performer again, as at the start, from the next frame on.
+
+        Only sets a request that the next `estimate` acts on, so another thread (the
+        page's Calibrate/reset) may call it while a frame is being estimated."""
+        self._relock_requested = True
 
     def close(self) -> None:
         for runner in (self.detector, self.landmarks):

@@ -1,4 +1,11 @@
-"""BlazePose (full model) through mediapipe's bundled legacy Pose solution."""
+"""BlazePose (full model) through mediapipe's bundled legacy Pose solution.
+
+mediapipe's API gives no say over which detection it follows: with several people in
+view it tracks whichever its detector ranks first whenever it detects again, and may
+switch between them. Locking on one performer (`engine.pose.lock`) is a feature of the
+ONNX backend (`engine.pose.blazepose`, the live default); here `relock()` only restarts
+tracking, so the next frame detects afresh.
+"""
 
 from __future__ import annotations
 
@@ -34,10 +41,14 @@ class MediaPipePose(PoseEstimator):
                              min_detection_confidence=min_detection_confidence,
                              min_tracking_confidence=min_tracking_confidence)
         self._pose = self._solution.Pose(**self._options)
+        self._restart_requested = False
 
     def estimate(self, frame: np.ndarray) -> np.ndarray:
         frame = self.check_frame(frame)
         h, w = frame.shape[:2]
+        if self._restart_requested:
+            self._restart_requested = False
+            self.reset()
         result = self._pose.process(frame)
         if result.pose_landmarks is None:
             return missing_pose()
@@ -49,6 +60,10 @@ class MediaPipePose(PoseEstimator):
     def reset(self) -> None:
         self._pose.close()
         self._pose = self._solution.Pose(**self._options)
+
+    def relock(self) -> None:
+        """Restart tracking at the next frame (mediapipe cannot choose the person)."""
+        self._restart_requested = True
 
     def close(self) -> None:
         if self._pose is not None:
