@@ -191,22 +191,29 @@ def forward_kinematics(body: Proportions, pose: PoseParams) -> tuple[np.ndarray,
 
 @dataclass(frozen=True)
 class Camera:
-    """Pinhole camera at height `height` looking horizontally along -Z."""
+    """Pinhole camera at height `height` looking horizontally along -Z.
+
+    The principal point (where the world's X = 0 line and the horizon cross) sits at
+    column `center * width` and row `horizon * height_px`. Zooming and shifting the
+    image plane (`synth.framing`) changes `focal`, `center` and `horizon` only.
+    """
 
     width: int = 512
     height_px: int = 512
     focal: float = 716.0  # pixels, for a 512-pixel frame; scaled with the frame
     height: float = 1.0  # metres above the floor
     horizon: float = 0.49  # image row of the horizon, as a fraction of the frame height
+    center: float = 0.5  # image column of X = 0, as a fraction of the frame width
 
     @classmethod
     def for_size(cls, width: int, height: int) -> Camera:
+        """The standard camera of a frame: the reference picture scaled to its height."""
         return cls(width=width, height_px=height, focal=cls.focal * height / 512.0)
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pixel coordinates `[N, 2]` and depths `[N]` of world points `[N, 3]`."""
         depth = -points[:, 2]
-        u = self.width / 2 + self.focal * points[:, 0] / depth
+        u = self.width * self.center + self.focal * points[:, 0] / depth
         v = self.horizon * self.height_px - self.focal * (points[:, 1] - self.height) / depth
         return np.stack([u, v], axis=1), depth
 

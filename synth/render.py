@@ -8,15 +8,12 @@ primitives with sub-pixel coordinates.
 
 from __future__ import annotations
 
-import zlib
-from functools import lru_cache
-
 import cv2
 import numpy as np
 
 from engine.keypoints import LM
 from synth.appearance import RGB, Appearance
-from synth.body import Camera
+from synth.room import standard_room
 
 _SHIFT = 4
 _ONE = 1 << _SHIFT
@@ -60,35 +57,6 @@ def _shade(color: RGB, factor: float) -> RGB:
     return tuple(int(np.clip(c * factor, 0, 255)) for c in color)  # type: ignore[return-value]
 
 
-@lru_cache(maxsize=8)
-def _background(app: Appearance, width: int, height: int) -> np.ndarray:
-    """A room: graded wall, a floor from the wall's foot, a soft fixed plaster texture.
-
-    The texture is seeded from the actor's name with a stable hash, so every process
-    renders the same room; it varies over tens of pixels, like a wall, not per pixel
-    like sensor noise.
-    """
-    cam = Camera.for_size(width, height)
-    wall_depth = 7.0
-    floor_row = cam.horizon * height + cam.focal * cam.height / wall_depth
-    rows = np.arange(height, dtype=np.float32)[:, None]
-    t = np.clip(rows / max(floor_row, 1.0), 0, 1)
-    top, bottom, floor = (np.array(c, dtype=np.float32) for c in
-                          (app.wall_top, app.wall_bottom, app.floor))
-    wall = top * (1 - t[..., None]) + bottom * t[..., None]
-    # The floor gets lighter toward the camera.
-    f = np.clip((rows - floor_row) / max(height - floor_row, 1.0), 0, 1)[..., None]
-    floor_img = floor * (0.85 + 0.25 * f)
-    img = np.where((rows >= floor_row)[..., None], floor_img, wall)
-    img = np.broadcast_to(img, (height, width, 3)).copy()
-    rng = np.random.default_rng(zlib.crc32(app.name.encode()))
-    coarse = rng.normal(0, 1.0, (max(height // 16, 2), max(width // 16, 2))).astype(np.float32)
-    plaster = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)[..., None]
-    img = np.clip(img + 4.0 * plaster, 0, 255).round().astype(np.uint8)
-    img.setflags(write=False)
-    return img
-
-
 def _pattern(app: Appearance, uv: np.ndarray) -> np.ndarray:
     """Mix weight 0..1 of the pattern colour at torso coordinates `uv` (metres)."""
     p = app.pattern_period
@@ -105,6 +73,34 @@ def _pattern(app: Appearance, uv: np.ndarray) -> np.ndarray:
     return np.zeros(u.shape)
 
 
+# Pattern samples per period at least; a pattern drawn larger (close-ups, big frames) is
+# evaluated on a coarser grid and interpolated, which keeps big frames fast.
+_SAMPLES_PER_PERIOD = 20
+
+
+def _pattern_over(app: Appearance, box: tuple[int, int, int, int], origin: np.ndarray,
+                  right: np.ndarray, up: np.ndarray, scale: float) -> np.ndarray:
+    """Pattern weight `[y1 - y0, x1 - x0]` over the pixels of `box` = (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
+    step = int(scale * app.pattern_period / _SAMPLES_PER_PERIOD)
+    if step <= 1:
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    else:
+        # Sample where cv2.resize puts the coarse pixels' centres, so the result lines up.
+        w, h = x1 - x0, y1 - y0
+        nw, nh = max(-(-w // step), 2), max(-(-h // step), 2)
+        ys, xs = np.meshgrid((y0 + (np.arange(nh) + 0.5) * h / nh - 0.5).astype(np.float32),
+                             (x0 + (np.arange(nw) + 0.5) * w / nw - 0.5).astype(np.float32),
+                             indexing="ij")
+    rel = np.stack([xs - origin[0], ys - origin[1]], axis=-1) / scale
+    uv = np.stack([rel @ right, rel @ up], axis=-1)
+    mix = _pattern(app, uv)
+    if step <= 1:
+        return mix
+    return cv2.resize(mix.astype(np.float32), (x1 - x0, y1 - y0),
+                      interpolation=cv2.INTER_LINEAR)
+
+
 def _textured_poly(img: np.ndarray, pts: np.ndarray, app: Appearance, origin: np.ndarray,
                    right: np.ndarray, up: np.ndarray, scale: float) -> None:
     """Fill a polygon with the shirt colour and its pattern, fixed to the torso frame."""
@@ -115,10 +111,7 @@ def _textured_poly(img: np.ndarray, pts: np.ndarray, app: Appearance, origin: np
         return
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.fillPoly(mask, [_fix(pts - [x0, y0]).reshape(-1, 1, 2)], 255, cv2.LINE_AA, _SHIFT)
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    rel = np.stack([xs - origin[0], ys - origin[1]], axis=-1) / scale
-    uv = np.stack([rel @ right, rel @ up], axis=-1)
-    mix = _pattern(app, uv)[..., None]
+    mix = _pattern_over(app, (x0, y0, x1, y1), origin, right, up, scale)[..., None]
     cloth = np.array(app.shirt, np.float32) * (1 - mix) + np.array(app.pattern_color,
                                                                    np.float32) * mix
     alpha = mask[..., None].astype(np.float32) / 255.0
@@ -270,14 +263,12 @@ def _draw_head(img: np.ndarray, kp: np.ndarray, app: Appearance, scale: float,
         _disc(img, center + up * r * 1.15, r * 0.35, app.hair)
 
 
-def render_actor(app: Appearance, kp: np.ndarray, scale: float, width: int,
-                 height: int) -> np.ndarray:
-    """An RGB frame of `app` posed at landmarks `kp` (`[33, >=2]` pixels).
+def draw_actor(img: np.ndarray, app: Appearance, kp: np.ndarray, scale: float) -> None:
+    """Draw `app` posed at landmarks `kp` (`[33, >=2]` pixels) onto `img`, in place.
 
     `scale` is pixels per metre at the body (sets limb widths). Parts whose landmarks
-    are missing (NaN) are not drawn.
+    are missing (NaN) are not drawn; parts outside the image are clipped.
     """
-    img = _background(app, width, height).copy()
     kp = np.asarray(kp, dtype=np.float64)[:, :2]
     turn = facing(kp, app, scale)
     far, near = ("left", "right") if turn > 0 else ("right", "left")
@@ -291,4 +282,12 @@ def render_actor(app: Appearance, kp: np.ndarray, scale: float, width: int,
     if not arms_behind:
         _draw_arm(img, kp, far, app, scale)
     _draw_arm(img, kp, near, app, scale)
+
+
+def render_actor(app: Appearance, kp: np.ndarray, scale: float, width: int,
+                 height: int) -> np.ndarray:
+    """An RGB frame of `app` posed at landmarks `kp` in its room, as the standard camera
+    of a `width` x `height` frame sees it (see `draw_actor`)."""
+    img = standard_room(app, width, height).copy()
+    draw_actor(img, app, kp, scale)
     return img
