@@ -3,11 +3,21 @@
 A data folder holds, for every frame of every source video (in order):
 
 * `frames.u8` / `labels.u8`: raw uint8 `[N, S, S, 3]` arrays (read as memory maps): the
-  frame, centre-cropped to a square and resized to S, and its label map;
-* `keypoints.npy` float32 `[N, 33, 3]` in those S x S pixels, smoothed;
+  frame cut through its crop window and resized to S, and its label map;
+* `keypoints.npy` float32 `[N, 33, 3]` in those S x S pixels, smoothed; joints outside
+  the source frame or barely visible (`engine.keypoints.drop_unseen`) are missing;
 * `face_boxes.npy` int32 `[N, 3]` (x0, y0, side; -1 where there is no face);
 * `detected.npy`, `split.npy` (0 train, 1 validation), `video.npy` (source index);
-* `manifest.json`: sources, options, counts, the target's normalization statistics.
+* `manifest.json`: sources (each with its crop window, padding colour and framing
+  counts: whole-body and cut frames), options, counts, the target's normalization
+  statistics and the pose coverage report (`train.coverage`).
+
+Poses are estimated on the whole source frames, whatever their aspect; then one square
+crop window centred on the person (`train.crop`) is cut from every frame, padded where
+the person does not fit a square inside the frame, so heads, hands and feet are not cut.
+Videos of one frame size share their window (taken as one camera: one framing, and the
+target's normalization statistics stay those of one camera); it holds the person in all
+of their frames.
 
 The last `val_fraction` of each video is held out. Preparing again with the same
 inputs and options finds the folder up to date and does nothing; otherwise the folder
@@ -23,23 +33,31 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from engine.errors import InputError
 from engine.face import face_box
 from engine.filters import median_smooth
+from engine.keypoints import drop_unseen
 from engine.normalize import compute_stats
 from engine.pose import create_estimator
 from engine.skeleton import render_label_map, tensor_to_image
-from engine.video import probe, read_frames
+from engine.video import VideoInfo, probe, read_frames
+from train.coverage import coverage_report
+from train.crop import CropWindow, border_fill, choose_window, cut_window
+from train.framing import framing_report, warn_if_cut
 
 log = logging.getLogger(__name__)
 
 FORMAT = "dancenow-data"
-VERSION = 2  # 2: face boxes sized from visible face points only
+VERSION = 3
+# 2: face boxes sized from visible face points only
+# 3: poses estimated on the whole source frame; one person-centred crop window per frame size
+#    (padded where it reaches past the frame); joints outside the source frame or barely
+#    visible are missing; per source framing counts; the pose coverage report
 
 
 @dataclass(frozen=True)
@@ -59,12 +77,6 @@ class PrepareOptions:
         if not 0 < self.val_fraction < 0.5:
             raise InputError(f"the validation fraction must be within (0, 0.5), "
                              f"got {self.val_fraction}")
-
-
-def square_crop(width: int, height: int) -> tuple[int, int, int]:
-    """(x0, y0, side) of the centred square crop of a frame."""
-    side = min(width, height)
-    return (width - side) // 2, (height - side) // 2, side
 
 
 def _source_entry(path: Path) -> dict:
@@ -101,32 +113,94 @@ def _is_up_to_date(out: Path, signature: str) -> bool:
     return manifest.get("signature") == signature and files_ok
 
 
-def _process_video(path: Path, options: PrepareOptions, frames_fh,
-                   progress: bool) -> tuple[np.ndarray, float]:
-    """Decode, crop/resize (frames appended to `frames_fh`) and estimate poses in S px;
-    returns the poses and the video's frame rate."""
-    info = probe(path)
-    x0, y0, side = square_crop(info.width, info.height)
-    s = options.size / side
+def _estimate_poses(path: Path, info: VideoInfo, options: PrepareOptions, progress: bool
+                    ) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """First pass: the raw poses `[T, 33, 3]` on the whole source frames (any aspect), and
+    the padding colour: the median over the frames of their border colour (so that a
+    fade from black at the start does not decide it)."""
     total = info.frames if options.max_frames is None or info.frames is None else \
         min(info.frames, options.max_frames)
-    poses = []
+    poses: list[np.ndarray] = []
+    fills: list[tuple[int, int, int]] = []
     with create_estimator(options.pose_backend, video=True) as est:
         for i, frame in enumerate(tqdm(read_frames(path), total=total, unit="frame",
-                                       desc=f"prepare {path.name}", disable=not progress,
+                                       desc=f"pose {path.name}", disable=not progress,
                                        leave=False)):
             if options.max_frames is not None and i >= options.max_frames:
                 break
-            square = frame[y0:y0 + side, x0:x0 + side]
-            pose = est.estimate(square)
-            pose[:, :2] *= s
-            poses.append(pose)
-            small = cv2.resize(square, (options.size, options.size),
-                               interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-            frames_fh.write(np.ascontiguousarray(small).tobytes())
+            fills.append(border_fill(frame))
+            poses.append(est.estimate(frame))
     if not poses:
         raise InputError(f"{path} holds no video frames")
-    return np.stack(poses), info.fps
+    r, g, b = (int(v) for v in np.median(np.array(fills), axis=0))
+    return np.stack(poses), (r, g, b)
+
+
+def _write_crops(path: Path, window: CropWindow, fill: tuple[int, int, int], count: int,
+                 options: PrepareOptions, frames_fh: BinaryIO, progress: bool) -> None:
+    """Second pass: the first `count` frames cut through `window`, resized to S, appended
+    to `frames_fh`."""
+    written = 0
+    for frame in tqdm(read_frames(path), total=count, unit="frame", desc=f"crop {path.name}",
+                      disable=not progress, leave=False):
+        if written == count:
+            break
+        frames_fh.write(np.ascontiguousarray(cut_window(frame, window, options.size,
+                                                        fill)).tobytes())
+        written += 1
+    if written != count:
+        raise InputError(f"{path} gave {written} frames on the second reading, {count} on "
+                         "the first: the file changed or decodes unreliably")
+
+
+@dataclass
+class _Measured:
+    """A source after the first pass: its poses on the whole frames, before cropping."""
+
+    info: VideoInfo
+    poses: np.ndarray  # [T, 33, 3] source pixels, joints not there missing
+    fill: tuple[int, int, int]
+    framing: dict
+
+
+def _measure_video(path: Path, options: PrepareOptions, progress: bool) -> _Measured:
+    """First pass: poses on the whole frames and the source's framing report."""
+    info = probe(path)
+    frame_size = (info.width, info.height)
+    raw, fill = _estimate_poses(path, info, options, progress)
+    framing = framing_report(raw, frame_size)
+    warn_if_cut(path.name, framing)
+    # Joints outside the source frame or barely visible are missing from here on.
+    return _Measured(info, drop_unseen(raw, frame_size), fill, framing)
+
+
+def _shared_windows(measured: list[_Measured]) -> list[CropWindow]:
+    """One crop window per frame size: videos of one size are taken to come from one
+    camera, so they share a window around the person in all of them (the target keeps
+    one framing, and its normalization statistics stay those of one camera)."""
+    windows: dict[tuple[int, int], CropWindow] = {}
+    for m in measured:
+        size = (m.info.width, m.info.height)
+        if size not in windows:
+            same = [o.poses for o in measured if (o.info.width, o.info.height) == size]
+            windows[size] = choose_window(np.concatenate(same), size)
+    return [windows[(m.info.width, m.info.height)] for m in measured]
+
+
+def _crop_video(path: Path, m: _Measured, window: CropWindow, options: PrepareOptions,
+                frames_fh: BinaryIO, progress: bool) -> tuple[np.ndarray, float, dict]:
+    """Second pass: frames cut through `window` (appended to `frames_fh`); returns the
+    poses in S px, the frame rate and the source's framing entry for the manifest."""
+    info = m.info
+    frame_size = (info.width, info.height)
+    _write_crops(path, window, m.fill, len(m.poses), options, frames_fh, progress)
+    entry = {**m.framing, "frame_size": [info.width, info.height],
+             "crop": window.to_dict(frame_size), "fill": list(m.fill)}
+    log.info("%s: %dx%d, crop window x0=%d y0=%d side=%d; %d of %d frames show the whole "
+             "body, %d are cut by the frame", path.name, info.width, info.height, window.x0,
+             window.y0, window.side, m.framing["whole_body"], m.framing["frames"],
+             m.framing["cut"])
+    return window.map_points(m.poses, options.size), info.fps, entry
 
 
 def prepare(videos: list[str | os.PathLike[str]], out: str | os.PathLike[str],
@@ -175,9 +249,12 @@ def _build(paths: list[Path], sources: list[dict], signature: str, root: Path,
            options: PrepareOptions, progress: bool) -> dict:
     size = options.size
     all_poses, video_idx, split, fps = [], [], [], []
+    measured = [_measure_video(path, options, progress) for path in paths]
+    windows = _shared_windows(measured)
     with open(root / "frames.u8", "wb") as fh:
         for vi, path in enumerate(paths):
-            poses, rate = _process_video(path, options, fh, progress)
+            poses, rate, framing = _crop_video(path, measured[vi], windows[vi], options, fh,
+                                               progress)
             fps.append(rate)
             poses = median_smooth(poses, options.smooth) if options.smooth > 1 else poses
             n = len(poses)
@@ -185,8 +262,7 @@ def _build(paths: list[Path], sources: list[dict], signature: str, root: Path,
             all_poses.append(poses)
             video_idx.append(np.full(n, vi, np.int16))
             split.append(np.r_[np.zeros(n - n_val, np.uint8), np.ones(n_val, np.uint8)])
-            sources[vi] = {**sources[vi], "frames": n,
-                           "detected": int((~np.isnan(poses[:, :, 0]).all(1)).sum())}
+            sources[vi] = {**sources[vi], **framing}
     if len(set(round(f, 3) for f in fps)) > 1:
         log.warning("the videos have different frame rates (%s); the data keeps %.3f",
                     ", ".join(f"{f:.3f}" for f in fps), fps[0])
@@ -195,6 +271,13 @@ def _build(paths: list[Path], sources: list[dict], signature: str, root: Path,
     if detected.sum() < options.min_person_frames:
         raise InputError(f"only {int(detected.sum())} of {len(keypoints)} frames contain a "
                          f"person; need at least {options.min_person_frames}")
+    try:
+        stats = compute_stats(keypoints[detected])
+    except InputError as exc:
+        cut = sum(src["cut"] for src in sources)
+        raise InputError(f"{exc}; the target's normalization needs frames that show the feet "
+                         f"and the head inside the picture ({cut} of {len(keypoints)} frames "
+                         "are cut by the video's own frame): film the whole body") from exc
     boxes = np.full((len(keypoints), 3), -1, np.int32)
     label = None
     with open(root / "labels.u8", "wb") as fh:
@@ -209,8 +292,8 @@ def _build(paths: list[Path], sources: list[dict], signature: str, root: Path,
     np.save(root / "detected.npy", detected)
     np.save(root / "split.npy", np.concatenate(split))
     np.save(root / "video.npy", np.concatenate(video_idx))
-    stats = compute_stats(keypoints[detected])
     split_all = np.concatenate(split)
+    coverage = coverage_report(keypoints, np.concatenate(video_idx))
     manifest = {
         "format": FORMAT, "version": VERSION, "signature": signature,
         "size": size, "fps": fps[0], "frames": int(len(keypoints)),
@@ -220,6 +303,7 @@ def _build(paths: list[Path], sources: list[dict], signature: str, root: Path,
                    "val": int(((split_all == 1) & detected).sum()),
                    "faces": int((boxes[:, 2] > 0).sum())},
         "normalization": stats.to_dict(),
+        "coverage": coverage,
         "files": {"frames": "frames.u8", "labels": "labels.u8", "keypoints": "keypoints.npy",
                   "face_boxes": "face_boxes.npy", "detected": "detected.npy",
                   "split": "split.npy", "video": "video.npy"},

@@ -1,15 +1,21 @@
 """Prepare video(s) of the target person for training.
 
-Decodes each video, estimates and smooths the poses (BlazePose), centre-crops to a
-square and resizes, and writes frames, keypoints, label maps, face boxes, the target's
-normalization statistics and a manifest into DATA. The last 10% of each video is held
-out for validation. Running it again on the same inputs does nothing.
+Decodes each video, estimates the poses (BlazePose) on the whole frames, cuts one
+square window per video centred on the person (padded where the person does not fit a
+square inside the frame) and resizes it, and writes frames, keypoints, label maps, face
+boxes, the target's normalization statistics and a manifest into DATA. The last 10% of
+each video is held out for validation. Running it again on the same inputs does nothing.
+
+Prints, per video, its crop window and how many frames show the whole body or are cut
+by the video's own frame, then how well the target's poses cover what performers do
+(limb angle ranges, raised arms, crouching, turning, lifted legs) with warnings.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from train.coverage import format_coverage
     from train.data import PrepareOptions, prepare
 
     options = PrepareOptions(size=args.size, max_frames=args.max_frames,
@@ -35,4 +42,25 @@ def run(args: argparse.Namespace) -> int:
     log.info("%s: %d frames, %d with a person (%d train, %d validation), %d face boxes",
              args.output, manifest["frames"], counts["detected"], counts["train"],
              counts["val"], counts["faces"])
+    print(format_sources(manifest["sources"]))
+    if "coverage" in manifest:
+        print(format_coverage(manifest["coverage"]))
     return 0
+
+
+def format_sources(sources: list[dict]) -> str:
+    """One line per source video: size, crop window, whole-body and cut frames."""
+    lines = ["source framing"]
+    for src in sources:
+        if "crop" not in src:  # a folder prepared by an older version
+            continue
+        width, height = src["frame_size"]
+        crop = src["crop"]
+        padded = sum(crop["padding"].values()) > 0
+        lines.append(
+            f"  {Path(src['path']).name}: {width}x{height}, crop x0={crop['x0']} "
+            f"y0={crop['y0']} side={crop['side']}{' (padded)' if padded else ''}; "
+            f"{src['detected']} of {src['frames']} frames with a person, "
+            f"{src['whole_body']} whole body, {src['cut']} cut by the frame "
+            f"({src['cut_share']:.0%})")
+    return "\n".join(lines)

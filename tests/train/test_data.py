@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import InputError
 from engine.video import Mp4Writer
-from train.data import PreparedData, PrepareOptions, prepare, read_manifest, square_crop
+from train.data import PreparedData, PrepareOptions, prepare, read_manifest
 
 
 def test_prepared_folder_holds_everything(tiny_data) -> None:
@@ -110,6 +110,12 @@ def test_bad_inputs(tmp_path) -> None:
         PreparedData(tmp_path)
 
 
-def test_square_crop() -> None:
-    assert square_crop(640, 480) == (80, 0, 480)
-    assert square_crop(480, 640) == (0, 80, 480)
+def test_manifest_records_the_window_framing_and_coverage(tiny_data) -> None:
+    m = read_manifest(tiny_data)
+    src = m["sources"][0]
+    assert src["frame_size"] == [256, 256] and src["frames"] == 60
+    crop = src["crop"]
+    # The dancer's reach nearly fills the square frame: the window holds all of it.
+    assert crop["side"] >= 200 and crop["x0"] <= 40 and crop["y0"] <= 40
+    assert src["whole_body"] >= 50 and src["cut"] <= 3
+    assert m["coverage"]["frames"] == 60 and isinstance(m["coverage"]["warnings"], list)
