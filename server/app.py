@@ -8,12 +8,13 @@ Routes:
   "session"}` (400 with `{"error"}` for a malformed or video-less offer, 503 when
   `max_sessions` are live);
 * `GET /stats`: per session: input and output fps, dropped frames, per-stage latency
-  p50/p95, glass-to-glass p50/p95; `POST /stats`: `{"session", "glass_to_glass_ms": [...]}`
+  p50/p95, glass-to-glass p50/p95, the tracking mode (`mode`: "full", "upper" or
+  "none", of the newest avatar frame); `POST /stats`: `{"session", "glass_to_glass_ms": [...]}`
   from the page;
 * `POST /control`: `{"session", "action": "calibrate"|"reset"|"stop"}`.
 
-Within a session, its `control` data channel carries the camera frame rate to send and
-the overlay's poses (`server.session`).
+Within a session, its `control` data channel carries the camera frame rate to send, the
+tracking mode and the overlay's poses (`server.session`).
 
 With a token, every route but the page and its files needs `Authorization: Bearer T`
 (401 otherwise).

@@ -3,8 +3,10 @@
 A session starts from the browser's offer: the incoming video track feeds a
 `LivePipeline`, whose output goes back as an `AvatarTrack` on the same connection
 (VP8 preferred by default). On the client's "control" data channel the session asks,
-once a second, for the camera frame rate it keeps up with (`server.sendrate`), and sends
-each frame's pose while the client's overlay is on (`{"overlay": true}` from it).
+once a second, for the camera frame rate it keeps up with (`server.sendrate`), tells the
+tracking mode (what the camera shows of the performer: `LiveFrame.mode`) whenever it
+changes and with that once-a-second message, and sends each frame's pose while the
+client's overlay is on (`{"overlay": true}` from it).
 
 It ends when the browser leaves (track ended, connection failed or closed), on `stop`,
 or when the server shuts down; ending stops the pipeline, waits for its stages, releases
@@ -66,6 +68,7 @@ class Session:
         self.send_rate = SendRate()
         self._rate: asyncio.Task | None = None
         self._arrivals: MarkerJitterBuffer | None = None  # counts the frames that arrived
+        self.mode_told: str | None = None  # the tracking mode the client last heard
 
     # -- signalling ------------------------------------------------------------------------
     async def answer(self, offer: RTCSessionDescription) -> RTCSessionDescription:
@@ -133,10 +136,18 @@ class Session:
             return
         self.overlay = bool(wanted)
 
-    def _send_control(self, message: dict) -> None:
+    def _send_control(self, message: dict) -> bool:
+        """Send `message` on the client's control channel; False when it is not open."""
         channel = self._control
-        if channel is not None and channel.readyState == "open":
-            channel.send(json.dumps(message))
+        if channel is None or channel.readyState != "open":
+            return False
+        channel.send(json.dumps(message))
+        return True
+
+    def _tell_mode(self, mode: str) -> None:
+        """`{"mode": ...}` to the client when the tracking mode differs from what it heard."""
+        if mode != self.mode_told and self._send_control({"mode": mode}):
+            self.mode_told = mode
 
     def frames_missed(self, snap: dict) -> int:
         """Frames that arrived but did not come out (so far), from the pipeline's
@@ -149,7 +160,7 @@ class Session:
 
     async def _rate_task(self) -> None:
         """Once a second: the frame rate the client should send, from the pipeline's
-        output and the frames it missed (see server.sendrate)."""
+        output and the frames it missed (see server.sendrate), and the tracking mode."""
         last = time.perf_counter()
         while True:
             await asyncio.sleep(RATE_SECONDS)
@@ -158,10 +169,15 @@ class Session:
             fps = self.send_rate.update(snap["frames_out"], self.frames_missed(snap),
                                         now - last, self.source.waiting if self.source else 0)
             last = now
-            self._send_control({"send_fps": round(fps, 1)})
+            message: dict[str, object] = {"send_fps": round(fps, 1)}
+            if snap["frames_out"]:  # the mode of the newest frame out, once there is one,
+                message["mode"] = snap["mode"]  # so that a client that came late learns it
+            if self._send_control(message) and "mode" in message:
+                self.mode_told = snap["mode"]
 
     async def _sink(self, frame: LiveFrame) -> None:
         await self.track.sink(frame)
+        self._tell_mode(frame.mode)
         if self.overlay and frame.normalized is not None:
             points = [[None, None] if not np.isfinite(p[:2]).all() else
                       [round(float(p[0]), 1), round(float(p[1]), 1)] for p in frame.normalized]

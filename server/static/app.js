@@ -3,7 +3,8 @@
 // avatar video, from the camera frame's capture to the avatar frame's display. The page
 // sends as many camera frames a second as the server asks for on the control channel
 // (it asks for what it keeps up with), and the server sends the pose for the overlay
-// only while the overlay is on.
+// only while the overlay is on. What the page shows of it (mirrored or not, the tracking
+// mode the server reports on the control channel) is view.js's.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -26,6 +27,12 @@
   let lastPose = null;
   let framesShown = 0;            // avatar frame callbacks the page ran
   let presented = 0;              // avatar frames the browser presented (callbacks can skip some)
+  let mode = null;                // the tracking mode the server reported last (null: none yet)
+
+  function showMode(value) {
+    mode = value;
+    PageView.showMode($("tracking"), $("mode"), $("modeHint"), value);
+  }
 
   function say(text, ok = false) {
     message.textContent = text;
@@ -195,6 +202,7 @@
       let msg = null;
       try { msg = JSON.parse(e.data); } catch (_) { return; }
       if (msg.pose !== undefined) lastPose = msg.pose;
+      if (pc && typeof msg.mode === "string" && msg.mode !== mode) showMode(msg.mode);
       if (msg.send_fps > 0) pacer.fps = Math.min(SEND_FPS, msg.send_fps);
     };
     control.onopen = tellOverlay;
@@ -240,6 +248,7 @@
     if (pc) pc.close();
     if (localStream) localStream.getTracks().forEach((t) => t.stop());
     pc = null; session = null; localStream = null; sender = null;
+    showMode(null);
     $("start").disabled = false; $("calibrate").disabled = true; $("stop").disabled = true;
   }
 
@@ -250,6 +259,7 @@
     }
   }
 
+  PageView.mirrorToggle($("mirror"), $("view"));
   $("start").onclick = start;
   $("overlay").onchange = tellOverlay;
   $("stop").onclick = () => { stop(); say("Stopped."); };
@@ -272,7 +282,7 @@
 
   window.dancenow = {
     stats: async () => ({ session, glass: [...glass], glassTotal, framesShown, presented,
-                         sendFps: pacer.fps, sendPath: sender && sender.path,
+                         sendFps: pacer.fps, sendPath: sender && sender.path, mode,
                          connection: pc && pc.connectionState, ...(await received()) }),
     shown: () => framesShown,
   };
