@@ -165,6 +165,11 @@ class Framing:
         self._full: tuple[float, float, float] | None = None  # last full-body placement
         self._upper: tuple[float, float, float] | None = None  # last upper-body placement
         self._toward_full = 0.0  # 0 upper .. 1 full, before easing
+        self._placement: tuple[float, float, float] | None = None  # the last one used
+        self._was_full = False  # the last frame was placed as a whole body
+        self._leave_from: np.ndarray | None = None  # leaving the whole body: (r, cx, cy),
+        self._leave_weight = 0.0  # the mapping on top of the upper body's, and its weight
+        self._none_since: float | None = None  # when nobody was seen any more
         self._last_time: float | None = None
         self._shift = np.zeros(2)  # the keep-in-frame correction in use, pixels
         self._shrink = 1.0
@@ -175,9 +180,22 @@ class Framing:
         """Frame `pose` (`[33, 3]` in the avatar's pixels, missing joints NaN) at `now`."""
         dt = 0.0 if self._last_time is None else now - self._last_time
         self._last_time = now
-        usable = self.completer.usable(pose, now)
-        if not usable.any():
+        anyone = bool(np.isfinite(np.asarray(pose, dtype=np.float64)[:, :2]).any())
+        if not anyone:
+            if self._none_since is None:
+                self._none_since = now
+            self.completer.usable(pose, now)
+            self.mode = "none"
+            return Framed(self.bridge.missing(now), "none", held=True, restart=False)
+        # Back after nobody was in view: a short gap continues from what was shown; after
+        # a gap longer than the hold, the body starts afresh (as the generator does).
+        fresh = (self._none_since is not None
+                 and now - self._none_since > self.config.hold_seconds)
+        self._none_since = None
+        if fresh:
             self.completer.reset()
+        usable = self.completer.usable(pose, now)
+        if not usable.any():  # seen, but nothing has counted long enough yet: hold
             self.mode = "none"
             return Framed(self.bridge.missing(now), "none", held=True, restart=False)
         obs = np.array(pose, dtype=np.float32, copy=True)
@@ -186,6 +204,7 @@ class Framing:
         full = self.normalizer.transform(obs) if self.normalizer is not None else None
         full_body = full is not None and bool(usable[list(ANKLES)].all())
         self._measure(obs, usable, dt)
+        upper_before = self._upper
         upper = self._upper_placement(obs, usable, dt)
         if full_body:
             self._full = full.linear()  # type: ignore[union-attr]
@@ -194,13 +213,31 @@ class Framing:
         step = dt / max(self.config.transition_seconds, 1e-6)
         if self._full is None:
             self._toward_full = 0.0
-        elif self._upper is None or self.mode == "none":
+        elif self._upper is None or fresh or self._placement is None:
             # Nothing shown to ease from (the start, or back after nobody was in view).
             self._toward_full = 1.0 if full_body else 0.0
         else:
+            if (not full_body and self._was_full and upper is not None
+                    and upper_before is not None):
+                # Leaving the whole body: the placement in use, as a mapping on top of the
+                # upper-body one (which keeps following the camera), eases to nothing.
+                r = self._placement[0] / upper_before[0]
+                self._leave_from = np.array([r, self._placement[1] - r * upper_before[1],
+                                             self._placement[2] - r * upper_before[2]])
+                self._leave_weight = smoothstep(self._toward_full)
             self._toward_full = float(np.clip(self._toward_full + (step if full_body else -step),
                                               0.0, 1.0))
-        placement = self._blend(smoothstep(self._toward_full))
+        w = smoothstep(self._toward_full)
+        if (not full_body and upper is not None and self._leave_from is not None
+                and self._leave_weight > 0):
+            k = w / self._leave_weight
+            r, cx, cy = self._leave_from
+            rk = 1.0 + (r - 1.0) * k
+            placement = (rk * upper[0], rk * upper[1] + k * cx, rk * upper[2] + k * cy)
+        else:
+            placement = self._blend(w)
+        self._placement = placement
+        self._was_full = full_body
         self.mode = "full" if full_body else "upper"
         if placement is None:  # nothing to place the body by yet
             shown = self.neutral.copy()
