@@ -53,30 +53,37 @@ MIRROR: tuple[int, ...] = tuple(
 # The one rule for "is this joint there": every consumer (filters, normalization, label
 # maps, face boxes, body completion, reports) reads it from here. A joint is missing when
 # its coordinates are NaN, its visibility is below MIN_VISIBILITY, or it lies outside the
-# frame it was found in (BlazePose extrapolates joints past the frame's edge).
+# frame it was found in (BlazePose extrapolates joints past the frame's edge), or lies
+# within EDGE_MARGIN of its edge (a limb cut there is estimated unreliably: the joint
+# jitters in and out and drags what hangs from it along).
 MIN_VISIBILITY = 0.2
+EDGE_MARGIN = 0.02  # of the frame's shorter side
 
 
 def visible_mask(pose: np.ndarray, frame_size: tuple[int, int] | None = None,
-                 min_visibility: float = MIN_VISIBILITY) -> np.ndarray:
+                 min_visibility: float = MIN_VISIBILITY,
+                 edge: float = EDGE_MARGIN) -> np.ndarray:
     """Boolean `[..., 33]`: joints that are there (see MIN_VISIBILITY). `pose` is
-    `[..., 33, 3]`; with `frame_size` = (width, height), joints outside it are missing."""
+    `[..., 33, 3]`; with `frame_size` = (width, height), joints outside it, or within
+    `edge` (a fraction of its shorter side) of its edge, are missing. Ground truth, exact
+    to the edge, passes `edge=0`."""
     kp = np.asarray(pose, dtype=np.float32)
     ok = np.isfinite(kp[..., :2]).all(axis=-1) & (kp[..., 2] >= min_visibility)
     if frame_size is not None:
         width, height = frame_size
+        m = edge * min(width, height)
         x, y = kp[..., 0], kp[..., 1]
         with np.errstate(invalid="ignore"):
-            ok &= (x >= 0) & (x <= width) & (y >= 0) & (y <= height)
+            ok &= (x >= m) & (x <= width - m) & (y >= m) & (y <= height - m)
     return ok
 
 
 def drop_unseen(pose: np.ndarray, frame_size: tuple[int, int] | None = None,
-                min_visibility: float = MIN_VISIBILITY) -> np.ndarray:
+                min_visibility: float = MIN_VISIBILITY, edge: float = EDGE_MARGIN) -> np.ndarray:
     """A copy of `pose` (`[..., 33, 3]`) whose missing joints (see `visible_mask`) are NaN
     with visibility 0, so that every later step sees them as not there."""
     out = np.array(pose, dtype=np.float32, copy=True)
-    gone = ~visible_mask(out, frame_size, min_visibility)
+    gone = ~visible_mask(out, frame_size, min_visibility, edge)
     out[gone, :2] = np.nan
     out[gone, 2] = 0.0
     return out

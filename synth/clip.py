@@ -221,7 +221,7 @@ def retargeted_frames(app: Appearance, keypoints: np.ndarray, px_per_m: np.ndarr
     (joints outside the frame, or not there in the source, get visibility 0)."""
     for kp, scale in zip(keypoints, px_per_m, strict=True):
         truth = kp.copy()
-        truth[:, 2] = np.where(visible_mask(kp, size), kp[:, 2], 0.0)
+        truth[:, 2] = np.where(visible_mask(kp, size, edge=0.0), kp[:, 2], 0.0)
         yield render_actor(app, kp, float(scale), size[0], size[1]), truth
 
 

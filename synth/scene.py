@@ -51,7 +51,7 @@ def pose(player: Player, cam: Camera, t: float) -> Posed:
     uv, _ = cam.project(world)
     kp = np.ones((NUM_LANDMARKS, 3), dtype=np.float32)
     kp[:, :2] = uv
-    kp[:, 2] = visible_mask(kp, (cam.width, cam.height_px))
+    kp[:, 2] = visible_mask(kp, (cam.width, cam.height_px), edge=0.0)
     return Posed(player.app, kp, cam.scale_at(params.depth), params.depth)
 
 
