@@ -81,3 +81,30 @@ def test_browser_results_list_every_run_under_the_median_of_each_column() -> Non
             "| 20.0 |") in lines
     assert any(line.startswith("| safari | | | not installed |") for line in lines)
     assert "generator of `demo-live`" in text
+
+
+def test_framing_benchmark_measures_every_run_on_short_clips(tmp_path) -> None:
+    from benchmarks import framing
+    from engine.avatar import DEMO_LIVE_AVATAR
+
+    assert framing.main(["--seconds", "1", "--fps", "8", "--parts", "desk", "two",
+                         "--desk-clips", "1", "--avatars", str(DEMO_LIVE_AVATAR),
+                         "--live-pose-backend", "mediapipe", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "framing.json").read_text())
+    clip = "desk-wave-640x360-8fps"
+    assert [(r["clip"], r["path"]) for r in report["desk"]] == [(clip, "render"),
+                                                                (clip, "live")]
+    for row in report["desk"]:
+        assert row["frames"] > 0 and 0.0 <= row["stands"] <= 1.0
+        assert row["arm_frames"] > 0 and row["arm_median"] >= 0.0
+    assert [r["path"] for r in report["two"]] == ["render", "live"]
+    assert all(0.0 <= r[k] <= 1.0 for r in report["two"]
+               for k in ("follows", "follows_as_labelled", "engine_follows"))
+    assert sorted(report["verdict"]) == [
+        "desk: arm residual (median)", "desk: stands on both legs",
+        "two people: follows the dancer, engine output",
+        "two people: follows the dancer, re-detected",
+        "two people: follows the dancer, re-detected, labels as found"]
+    text = (tmp_path / "framing.md").read_text()
+    assert "## 1. Desk view" in text and "## 3. Two people" in text
+    assert f"| {clip} | render | demo-live | 8 / 8 |" in text
