@@ -259,6 +259,15 @@
     }
   }
 
+  // Closing or reloading the tab ends its session at once (a keepalive request outlives
+  // the page), so its slot is free for the next start instead of after a timeout.
+  window.addEventListener("pagehide", () => {
+    if (!session) return;
+    fetch("/control", { method: "POST", headers: headers(), keepalive: true,
+      body: JSON.stringify({ session, action: "stop" }) }).catch(() => {});
+    session = null;
+  });
+
   PageView.mirrorToggle($("mirror"), $("view"));
   $("start").onclick = start;
   $("overlay").onchange = tellOverlay;
