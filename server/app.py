@@ -18,22 +18,33 @@ tracking mode and the overlay's poses (`server.session`).
 
 With a token, every route but the page and its files needs `Authorization: Bearer T`
 (401 otherwise).
+
+Every error is JSON, `{"error": reason}`. The POST routes take `Content-Type:
+application/json` only (415 otherwise), so that a cross-origin page cannot send them
+without a CORS preflight; a request whose `Origin` is neither the server's own
+(scheme://host:port of its `Host`) nor one of `allow_origins` gets 403, and a preflight
+(OPTIONS) is answered with the CORS headers for allowed origins only. A body must arrive
+within `BODY_TIMEOUT` seconds (408 otherwise) and at most `MAX_PENDING_BODIES` may be on
+their way at once (503 for more); `SERVER_SETTINGS` bounds the wait for a request's head.
+Offers are checked by `server.validate` before any peer is made for them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
 from aiortc import RTCSessionDescription
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
-from server.session import SessionManager, SessionOptions
+from server import validate
+from server.session import ServerBusy, SessionClosed, SessionManager, SessionOptions
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +52,16 @@ STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 256 * 1024
 MANAGER = web.AppKey("manager", SessionManager)
 CONFIG = web.AppKey("config", object)
+PENDING = web.AppKey("pending", list)  # [bodies being read now]
+BODY_TIMEOUT = 10.0  # seconds for a request body to arrive
+MAX_PENDING_BODIES = 32  # request bodies on their way at once
+# aiohttp's server settings for `web.run_app`: an idle or new connection that has not sent
+# a whole request head within keepalive_timeout is closed (aiohttp's default is an hour),
+# and the rest of an unread body is awaited for lingering_time at most
+SERVER_SETTINGS = {"keepalive_timeout": 15.0, "lingering_time": 2.0}
+JSON_TYPE = "application/json"
+CORS_METHODS = "GET, POST, OPTIONS"
+CORS_HEADERS = "Content-Type, Authorization"
 
 
 @dataclass(frozen=True)
@@ -49,10 +70,72 @@ class ServeConfig:
     max_sessions: int = 2
     token: str | None = None
     session: SessionOptions = SessionOptions()
+    allow_origins: tuple[str, ...] = ()  # cross-origin pages allowed, "scheme://host[:port]"
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler):  # noqa: ANN001, ANN202
+    """aiohttp's own error answers (404, 405, 408, 413, ...) as JSON like the others."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items()
+                   if k.lower() not in ("content-type", "content-length")}
+        reason = (exc.text or exc.reason or "").strip()
+        response = web.json_response({"error": reason}, status=exc.status, headers=headers)
+        if exc.status in (408, 413, 503) and request.can_read_body:
+            # the rest of the body may never come: answer, then hang up at once rather
+            # than wait for it (aiohttp would linger for it)
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            if request.transport is not None:
+                request.transport.close()  # sends what is buffered first
+        return response
+
+
+def _own_origin(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}".lower()
+
+
+def _origin_allowed(request: web.Request, origin: str) -> bool:
+    origin = origin.strip().rstrip("/").lower()
+    allowed = {o.strip().rstrip("/").lower() for o in request.app[CONFIG].allow_origins}
+    return origin == _own_origin(request) or origin in allowed
+
+
+def _cors(response: web.StreamResponse, origin: str) -> None:
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Vary"] = "Origin"
+
+
+@web.middleware
+async def _origin(request: web.Request, handler):  # noqa: ANN001, ANN202
+    """Same-origin or allowed origins only; CORS preflights answered for those alone."""
+    origin = request.headers.get("Origin")
+    if request.method == "OPTIONS":
+        if origin is None or not _origin_allowed(request, origin):
+            return _error(403, f"origin {origin!r} is not allowed (see --allow-origin)")
+        response = web.Response(status=204)
+        _cors(response, origin)
+        response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+        response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+        return response
+    if origin is not None and not _origin_allowed(request, origin):
+        return _error(403, f"origin {origin!r} is not allowed (see --allow-origin)")
+    if request.method == "POST" and request.content_type != JSON_TYPE:
+        return _error(415, f"send the body as {JSON_TYPE}")
+    response = await handler(request)
+    if origin is not None and origin.strip().rstrip("/").lower() != _own_origin(request):
+        _cors(response, origin)
+    return response
 
 
 @web.middleware
@@ -67,28 +150,24 @@ async def _auth(request: web.Request, handler):  # noqa: ANN001, ANN202
 
 
 async def _json_body(request: web.Request) -> dict:
+    """The request's JSON object, read within BODY_TIMEOUT (408) and MAX_BODY (413)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY,
                                             actual_size=request.content_length)
+    pending = request.app[PENDING]
+    if len(pending) >= MAX_PENDING_BODIES:
+        raise web.HTTPServiceUnavailable(text="too many request bodies on their way")
+    pending.append(request)
     try:
-        body = json.loads(await request.text())
-    except ValueError as exc:
-        raise InputError(f"the body is not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InputError("the body must be a JSON object")
-    return body
-
-
-def _check_sdp(sdp: str) -> None:
-    """Parse the offer before any session is made for it; InputError when unusable."""
-    from aiortc.sdp import SessionDescription
-
-    try:  # aiortc's parser asserts on malformed lines rather than raising ValueError
-        parsed = SessionDescription.parse(sdp)
-    except (AssertionError, ValueError, KeyError, IndexError) as exc:
-        raise InputError(f"malformed offer SDP ({type(exc).__name__}: {exc})") from exc
-    if not any(m.kind == "video" for m in parsed.media):
-        raise InputError("the offer has no video: send the camera's track")
+        text = await asyncio.wait_for(request.text(), BODY_TIMEOUT)
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text=f"the body did not arrive within {BODY_TIMEOUT:g} s") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the body is not UTF-8: {exc}") from exc
+    finally:
+        pending.remove(request)
+    return validate.parse_json_object(text)
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -97,8 +176,14 @@ async def index(request: web.Request) -> web.FileResponse:
 
 async def static(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
-    path = (STATIC / name).resolve()
-    if not path.is_relative_to(STATIC) or not path.is_file():
+    if not validate.static_name(name):
+        raise web.HTTPNotFound()
+    try:
+        path = (STATIC / name).resolve()
+        found = path.is_relative_to(STATIC) and path.is_file()
+    except (OSError, ValueError):
+        found = False
+    if not found:
         raise web.HTTPNotFound()
     return web.FileResponse(path)
 
@@ -116,8 +201,8 @@ async def offer(request: web.Request) -> web.Response:
         sdp, kind = body.get("sdp"), body.get("type")
         if not isinstance(sdp, str) or kind != "offer":
             raise InputError('expected {"sdp": "...", "type": "offer"}')
-        _check_sdp(sdp)
-        avatar = body.get("avatar") or next(iter(manager.avatars))
+        validate.check_offer_sdp(sdp)
+        avatar = validate.optional_string(body, "avatar") or next(iter(manager.avatars))
         if avatar not in manager.avatars:
             raise InputError(f"unknown avatar {avatar!r}; serving {', '.join(manager.avatars)}")
     except InputError as exc:
@@ -128,6 +213,14 @@ async def offer(request: web.Request) -> web.Response:
         session = await manager.open(RTCSessionDescription(sdp=sdp, type=kind), avatar)
     except InputError as exc:
         return _error(400, str(exc))
+    except SessionClosed as exc:
+        return _error(409, f"the session was stopped before it was answered ({exc})")
+    except ServerBusy:
+        return _error(503, f"the server is busy: {manager.max_sessions} session(s) live")
+    except (ValueError, InvalidAccessError, InvalidStateError, OperationError) as exc:
+        # what the checks above did not foresee: aiortc refused the offer
+        log.warning("offer refused by the peer connection: %s: %s", type(exc).__name__, exc)
+        return _error(400, f"the offer could not be answered ({type(exc).__name__}: {exc})")
     answer = session.pc.localDescription
     return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id,
                               "avatar": avatar})
@@ -135,9 +228,10 @@ async def offer(request: web.Request) -> web.Response:
 
 def _session(request: web.Request, body: dict):  # noqa: ANN202
     manager = request.app[MANAGER]
-    session = manager.sessions.get(str(body.get("session")))
+    name = validate.optional_string(body, "session")
+    session = manager.sessions.get(name) if name is not None else None
     if session is None:
-        raise InputError(f"no live session {body.get('session')!r}")
+        raise InputError(f"no live session {name!r}")
     return session
 
 
@@ -150,11 +244,8 @@ async def stats(request: web.Request) -> web.Response:
 async def post_stats(request: web.Request) -> web.Response:
     try:
         body = await _json_body(request)
+        samples = validate.latency_samples(body.get("glass_to_glass_ms", []))
         session = _session(request, body)
-        samples = body.get("glass_to_glass_ms", [])
-        if not isinstance(samples, list) or not all(isinstance(s, int | float)
-                                                    for s in samples):
-            raise InputError("glass_to_glass_ms must be a list of numbers")
         session.add_glass_to_glass(samples)
     except InputError as exc:
         return _error(400, str(exc))
@@ -164,7 +255,8 @@ async def post_stats(request: web.Request) -> web.Response:
 async def control(request: web.Request) -> web.Response:
     try:
         body = await _json_body(request)
-        _session(request, body).control(str(body.get("action")))
+        session = _session(request, body)
+        session.control(str(validate.optional_string(body, "action")))
     except InputError as exc:
         return _error(400, str(exc))
     return web.json_response({"ok": True})
@@ -179,8 +271,10 @@ def create_app(config: ServeConfig) -> web.Application:
         raise InputError("serve at least one avatar")
     if config.max_sessions < 1:
         raise InputError("--max-sessions must be at least 1")
-    app = web.Application(middlewares=[_auth], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[_json_errors, _origin, _auth],
+                          client_max_size=MAX_BODY)
     app[CONFIG] = config
+    app[PENDING] = []
     app[MANAGER] = SessionManager(config.avatars, config.max_sessions, config.session)
     app.router.add_get("/", index)
     app.router.add_get("/static/{name:.+}", static)

@@ -8,9 +8,24 @@ tracking mode (what the camera shows of the performer: `LiveFrame.mode`) wheneve
 changes and with that once-a-second message, and sends each frame's pose while the
 client's overlay is on (`{"overlay": true}` from it).
 
-It ends when the browser leaves (track ended, connection failed or closed), on `stop`,
-or when the server shuts down; ending stops the pipeline, waits for its stages, releases
-its models and threads, and closes the connection.
+It ends when the browser leaves (track ended, connection failed or closed), when it
+never connects (`SessionOptions.connect_timeout` after the answer), when its connection
+stays "disconnected" for `disconnect_grace` or its video stops for `media_timeout`, on
+`stop`, or when the server shuts down; ending stops the pipeline, waits for its stages,
+releases its models and threads, and closes the connection.
+
+A session goes through the states "loading" (the offer passed validation, its pipeline
+loads), "connecting" (answered), "connected", "closing" and "closed". Every control is
+defined in every state: `stop` closes the session (during loading, the pipeline is closed
+as soon as it has loaded, and the offer fails with `SessionClosed`; later, it is a no-op
+once closing); `calibrate` (or `reset`) restarts the online normalization of a running
+pipeline, and is a no-op before the pipeline exists (a new pipeline calibrates from its
+first frames anyway) and once the session is closing.
+
+Messages on the control channel are bounded: larger than `CONTROL_MAX_BYTES` or beyond
+`CONTROL_MAX_RATE` a second they are dropped, malformed ones (not UTF-8, not JSON, nested
+too deep, not `{"overlay": ...}`) are ignored, and all of these are logged at most once
+per `WARN_EVERY` seconds per session, with their count.
 """
 
 from __future__ import annotations
@@ -21,10 +36,12 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSctpTransport, RTCSessionDescription
+from aiortc.exceptions import InvalidStateError
 
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
@@ -39,15 +56,97 @@ log = logging.getLogger(__name__)
 _ids = itertools.count(1)
 CONTROL_CHANNEL = "control"
 RATE_SECONDS = 1.0  # how often the session revises the frame rate it asks for
+CONTROL_MAX_BYTES = 4096  # control messages larger than this are dropped
+CONTROL_MAX_RATE = 50  # control messages a second; beyond it they are dropped
+WARN_EVERY = 10.0  # seconds between two warnings about bad control messages of a session
+_SCTP_STRING = 51  # the SCTP payload protocol of a WebRTC text message (RFC 8831)
+
+
+class SessionClosed(RuntimeError):
+    """The session was stopped or closed before its offer was answered (the client
+    should not use it; the application answers 409 Conflict)."""
+
+
+class ServerBusy(RuntimeError):
+    """No place for another session: `max_sessions` are live or loading (503)."""
 
 
 @dataclass(frozen=True)
 class SessionOptions:
     codec: str = "VP8"  # preferred video codec for the avatar track
     pipeline: PipelineConfig = PipelineConfig()
+    connect_timeout: float = 10.0  # seconds from the answer to "connected", or it ends
+    disconnect_grace: float = 3.0  # seconds "disconnected" before it ends
+    media_timeout: float = 5.0  # seconds without a video frame from a connected client
+
+    def __post_init__(self) -> None:
+        """Reject timeouts that are not positive (they would end every session)."""
+        for name in ("connect_timeout", "disconnect_grace", "media_timeout"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"{name} must be positive seconds, got {getattr(self, name)}")
+
+
+class _ControlGuard:
+    """Rate, size and malformed-message accounting of one session's control channel."""
+
+    def __init__(self, name: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.clock = clock
+        self._window_start = clock()
+        self._in_window = 0
+        self.dropped: dict[str, int] = {}  # why -> count since the last warning
+        self.total_dropped = 0
+        self._last_warning: float | None = None
+
+    def admit(self, size: int) -> bool:
+        """Whether a message of `size` bytes is within the size and rate bounds."""
+        now = self.clock()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._in_window = now, 0
+        self._in_window += 1
+        if size > CONTROL_MAX_BYTES:
+            self.drop(f"larger than {CONTROL_MAX_BYTES} bytes")
+            return False
+        if self._in_window > CONTROL_MAX_RATE:
+            self.drop(f"beyond {CONTROL_MAX_RATE} a second")
+            return False
+        return True
+
+    def drop(self, why: str) -> None:
+        """Count a dropped message; warn at most once per `WARN_EVERY` seconds."""
+        self.dropped[why] = self.dropped.get(why, 0) + 1
+        self.total_dropped += 1
+        now = self.clock()
+        if self._last_warning is None or now - self._last_warning >= WARN_EVERY:
+            self._last_warning = now
+            summary = ", ".join(f"{n} {w}" for w, n in self.dropped.items())
+            log.warning("%s: ignored control messages (%s)", self.name, summary)
+            self.dropped.clear()
+
+
+def _guard_text_messages(sctp: RTCSctpTransport, guard: _ControlGuard) -> None:
+    """Drop the client's oversized text messages and those that are not UTF-8 before
+    aiortc decodes them: its decoding error would end the whole connection."""
+    receive = sctp._receive
+
+    async def guarded(stream_id: int, pp_id: int, data: bytes) -> None:
+        if pp_id == _SCTP_STRING:
+            if len(data) > CONTROL_MAX_BYTES:
+                guard.drop(f"larger than {CONTROL_MAX_BYTES} bytes")
+                return
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                guard.drop("not UTF-8")
+                return
+        await receive(stream_id, pp_id, data)
+
+    sctp._receive = guarded
 
 
 class Session:
+    """One browser's peer connection and live pipeline (see the module doc)."""
+
     def __init__(self, avatars: dict[str, AvatarBundle], avatar: str,
                  options: SessionOptions) -> None:
         self.id = f"s{next(_ids)}"
@@ -69,14 +168,35 @@ class Session:
         self._rate: asyncio.Task | None = None
         self._arrivals: MarkerJitterBuffer | None = None  # counts the frames that arrived
         self.mode_told: str | None = None  # the tracking mode the client last heard
+        self._loading: asyncio.Future | None = None  # the pipeline being made
+        self._watch: asyncio.Task | None = None
+        self._connected = asyncio.Event()
+        self._grace: asyncio.TimerHandle | None = None
+        self._video: tuple | None = None  # (track, receiver) of the offer's video
+        self.guard = _ControlGuard(self.id)
+
+    @property
+    def state(self) -> str:
+        """The session's state: "new", "loading", "connecting", "connected", "closing"
+        or "closed" (a session is listed by its manager from "loading" on)."""
+        if self.closed.is_set():
+            return "closed"
+        if self._closing is not None:
+            return "closing"
+        if self._connected.is_set():
+            return "connected"
+        if self._run is not None:
+            return "connecting"
+        return "loading" if self._loading is not None else "new"
 
     # -- signalling ------------------------------------------------------------------------
     async def answer(self, offer: RTCSessionDescription) -> RTCSessionDescription:
-        """Set up the pipeline for the offer's video and return the answer."""
-        bundle = self.avatars[self.avatar]
-        loop = asyncio.get_running_loop()
-        self.pipeline = await loop.run_in_executor(
-            None, LivePipeline, bundle, self.options.pipeline)
+        """Check the offer, set up the pipeline for its video and return the answer."""
+        await self.accept(offer)
+        return await self.start()
+
+    async def accept(self, offer: RTCSessionDescription) -> None:
+        """Take the offer as the remote description; InputError when it sends no video."""
         video = asyncio.get_running_loop().create_future()
 
         @self.pc.on("track")
@@ -96,20 +216,84 @@ class Session:
 
         @self.pc.on("connectionstatechange")
         async def on_state() -> None:
-            log.info("%s: connection %s", self.id, self.pc.connectionState)
-            if self.pc.connectionState in ("failed", "closed"):
-                self.close_soon(f"connection {self.pc.connectionState}")
+            self._on_connection_state(self.pc.connectionState)
 
         await self.pc.setRemoteDescription(offer)
         if not video.done():
             raise InputError("the offer has no video track to animate")
-        sender = self.pc.addTrack(self.track)
-        self._prefer_codec(sender)
-        await self.pc.setLocalDescription(await self.pc.createAnswer())
-        self.source = TrackSource(*video.result())
+        if self.pc.sctp is not None:
+            _guard_text_messages(self.pc.sctp, self.guard)
+        self._video = video.result()
+
+    async def start(self) -> RTCSessionDescription:
+        """Load the pipeline for the accepted offer and return the answer.
+
+        Raises SessionClosed when the session was stopped or closed meanwhile (its
+        pipeline is then closed by the session's end, once it has loaded)."""
+        if self._video is None:
+            raise RuntimeError("start() needs an accepted offer (accept() first)")
+        if self._closing is not None:
+            raise SessionClosed(f"session {self.id} was closed before its answer")
+        loop = asyncio.get_running_loop()
+        self._loading = loop.run_in_executor(None, LivePipeline, self.avatars[self.avatar],
+                                             self.options.pipeline)
+        # Shielded: a cancelled offer must not orphan a pipeline still loading; the
+        # session's end waits for it and closes it.
+        pipeline = await asyncio.shield(self._loading)
+        if self._closing is not None:
+            raise SessionClosed(f"session {self.id} was stopped while it was loading")
+        self.pipeline = pipeline
+        try:
+            sender = self.pc.addTrack(self.track)
+            self._prefer_codec(sender)
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+        except InvalidStateError as exc:  # the connection was closed meanwhile
+            if self._closing is None:
+                raise
+            raise SessionClosed(f"session {self.id} was stopped while it answered") from exc
+        if self._closing is not None:
+            raise SessionClosed(f"session {self.id} was stopped while it answered")
+        self.source = TrackSource(*self._video)
         self._run = asyncio.create_task(self._pipeline_task())
         self._rate = asyncio.create_task(self._rate_task())
+        self._watch = asyncio.create_task(self._watch_task())
         return self.pc.localDescription
+
+    def _on_connection_state(self, state: str) -> None:
+        """End the session on a failed or closed connection, or one that stays
+        disconnected for `disconnect_grace` seconds."""
+        log.info("%s: connection %s", self.id, state)
+        if self._grace is not None and state != "disconnected":
+            self._grace.cancel()
+            self._grace = None
+        if state == "connected":
+            self._connected.set()
+        elif state in ("failed", "closed"):
+            self.close_soon(f"connection {state}")
+        elif state == "disconnected" and self._grace is None and self._closing is None:
+            self._grace = asyncio.get_running_loop().call_later(
+                self.options.disconnect_grace, self.close_soon,
+                f"disconnected for {self.options.disconnect_grace:g} s")
+
+    async def _watch_task(self) -> None:
+        """End the session when it does not connect within `connect_timeout`, or when a
+        connected client's video stops for `media_timeout` seconds."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), self.options.connect_timeout)
+        except TimeoutError:
+            self.close_soon(f"not connected within {self.options.connect_timeout:g} s")
+            return
+        if self._arrivals is None:
+            return  # no frame count from this aiortc release: the connection's state only
+        period = min(1.0, self.options.media_timeout / 4)
+        frames, since = self._arrivals.frames, time.monotonic()
+        while self._closing is None:
+            await asyncio.sleep(period)
+            if self._arrivals.frames != frames:
+                frames, since = self._arrivals.frames, time.monotonic()
+            elif time.monotonic() - since >= self.options.media_timeout:
+                self.close_soon(f"no video for {self.options.media_timeout:g} s")
+                return
 
     def _prefer_codec(self, sender: RTCRtpSender) -> None:
         wanted = f"video/{self.options.codec}".lower()
@@ -128,13 +312,31 @@ class Session:
             self.close_soon("the pipeline ended")
 
     def _on_control_message(self, message: str | bytes) -> None:
-        """The client's `{"overlay": true|false}`: whether to send it the poses."""
-        try:
-            wanted = json.loads(message)["overlay"]
-        except (ValueError, TypeError, KeyError) as exc:
-            log.warning("%s: ignored a control message (%s): %.80r", self.id, exc, message)
+        """The client's `{"overlay": true|false}`: whether to send it the poses.
+
+        Anything else is dropped (see the module doc); nothing raised here reaches
+        aiortc, whose receiving loop would otherwise end the connection."""
+        if not isinstance(message, str | bytes):
+            self.guard.drop("not text")
             return
-        self.overlay = bool(wanted)
+        if not self.guard.admit(len(message)):
+            return
+        try:
+            text = message.decode("utf-8") if isinstance(message, bytes) else message
+            parsed = json.loads(text)
+        except UnicodeDecodeError:
+            self.guard.drop("not UTF-8")
+            return
+        except RecursionError:
+            self.guard.drop("nested too deep")
+            return
+        except ValueError:
+            self.guard.drop("not JSON")
+            return
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("overlay"), bool | int):
+            self.guard.drop('not {"overlay": true|false}')
+            return
+        self.overlay = bool(parsed["overlay"])
 
     def _send_control(self, message: dict) -> bool:
         """Send `message` on the client's control channel; False when it is not open."""
@@ -185,8 +387,13 @@ class Session:
 
     # -- controls and statistics -------------------------------------------------------
     def control(self, action: str) -> None:
+        """`calibrate`/`reset` or `stop`, defined in every state (see the module doc):
+        calibrate before the pipeline exists or once closing is a no-op; stop closes."""
         if action in ("calibrate", "reset"):
-            self.pipeline.reset()
+            if self.pipeline is not None and self._closing is None:
+                self.pipeline.reset()
+            else:
+                log.info("%s: %s ignored while %s", self.id, action, self.state)
         elif action == "stop":
             self.close_soon("stopped by the page")
         else:
@@ -199,6 +406,7 @@ class Session:
         pipe = self.pipeline.snapshot() if self.pipeline else {}
         glass = summarize_ms([g / 1e3 for g in self.glass]) if self.glass else None
         return {"id": self.id, "avatar": self.avatar, "state": self.pc.connectionState,
+                "phase": self.state,
                 "seconds": round(time.time() - self.started, 1), **pipe,
                 "frames_sent": self.track.frames_sent,
                 "frame_codes_seen": self.source.codes_seen if self.source else 0,
@@ -210,32 +418,46 @@ class Session:
 
     # -- the end ----------------------------------------------------------------------------
     def close_soon(self, why: str) -> None:
+        """Start ending the session (once; later calls do nothing)."""
         if self._closing is None:
             log.info("%s: closing (%s)", self.id, why)
             self._closing = asyncio.ensure_future(self._close())
 
     async def close(self) -> None:
+        """End the session and wait until everything it held is released."""
         self.close_soon("closed by the server")
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
-        if self._rate is not None:
-            self._rate.cancel()
-            await asyncio.gather(self._rate, return_exceptions=True)
-        if self.pipeline is not None:
-            self.pipeline.stop()
+        if self._grace is not None:
+            self._grace.cancel()
+        for task in (self._rate, self._watch):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        pipeline = self.pipeline
+        if pipeline is None and self._loading is not None:
+            await asyncio.wait({self._loading})  # a pipeline still loading: close it after
+            if not self._loading.cancelled() and self._loading.exception() is None:
+                pipeline = self._loading.result()
+        if pipeline is not None:
+            pipeline.stop()
         if self._run is not None and self._run is not asyncio.current_task():
             await asyncio.gather(self._run, return_exceptions=True)
         self.track.finish()
         self.track.stop()
         await self.pc.close()
-        if self.pipeline is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.pipeline.close)
+        if pipeline is not None:
+            await asyncio.get_running_loop().run_in_executor(None, pipeline.close)
         self.closed.set()
 
 
 class SessionManager:
-    """The live sessions, at most `max_sessions` at once."""
+    """The live sessions, at most `max_sessions` at once.
+
+    An offer takes a place only once it passed validation (`Session.accept`), and gives
+    it back as soon as its setup fails: offers that cannot become live never make the
+    server busy."""
 
     def __init__(self, avatars: dict[str, AvatarBundle], max_sessions: int,
                  options: SessionOptions) -> None:
@@ -246,16 +468,23 @@ class SessionManager:
 
     @property
     def full(self) -> bool:
+        """Whether every place is taken by a session that is loading or live."""
         return len(self.sessions) >= self.max_sessions
 
     async def open(self, offer: RTCSessionDescription, avatar: str) -> Session:
+        """A session answering `offer`. Raises InputError for an offer without video,
+        ServerBusy when no place is left once it is validated, and SessionClosed when the
+        session was stopped before its answer; each releases everything at once."""
         session = Session(self.avatars, avatar, self.options)
-        self.sessions[session.id] = session
         try:
-            await session.answer(offer)
+            await session.accept(offer)
+            if self.full:
+                raise ServerBusy(f"the server is busy: {self.max_sessions} session(s) live")
+            self.sessions[session.id] = session
+            await session.start()
         except BaseException:
-            await session.close()
             self.sessions.pop(session.id, None)
+            await session.close()
             raise
         asyncio.ensure_future(self._forget_when_closed(session))
         return session

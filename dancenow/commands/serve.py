@@ -34,13 +34,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="browsers served at once; more get 503")
     p.add_argument("--token", metavar="T",
                    help="require `Authorization: Bearer T` on the API (the page asks for it)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="a cross-origin page allowed to use the API, as scheme://host[:port] "
+                        "(repeat for several; the server's own origin is always allowed)")
     p.add_argument("--codec", default="VP8", choices=("VP8", "H264"),
                    help="preferred codec of the avatar video")
+    p.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="S",
+                   help="end a session whose client has not connected S seconds after the "
+                        "answer, freeing its slot")
+    p.add_argument("--media-timeout", type=_seconds, default=5.0, metavar="S",
+                   help="end a connected session that has sent no video for S seconds")
     p.add_argument("--stage-nice", type=_nice, default=0, metavar="N",
                    help="run the pipelines' compute threads N steps nicer (0-19, Linux) so "
                         "the network loop stays responsive when sessions outnumber what "
                         "the CPUs can render; 5 halved round trips at 4 sessions on 2 "
                         "cores (default 0)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be within (0, 3600] seconds, got {value}")
+    return value
 
 
 def _nice(text: str) -> int:
@@ -61,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.avatar import DEMO_AVATAR, DEMO_LIVE_AVATAR, load_bundle
     from engine.errors import InputError
     from engine.pipeline import PipelineConfig
-    from server.app import ServeConfig, create_app
+    from server.app import SERVER_SETTINGS, ServeConfig, create_app
     from server.session import SessionOptions
 
     paths = args.avatar or [str(DEMO_LIVE_AVATAR), str(DEMO_AVATAR)]
@@ -80,8 +98,10 @@ def run(args: argparse.Namespace) -> int:
     pipeline = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
                               pose_threads=1, stage_nice=args.stage_nice)
     app = create_app(ServeConfig(avatars=avatars, max_sessions=args.max_sessions,
-                                 token=args.token,
-                                 session=SessionOptions(codec=args.codec, pipeline=pipeline)))
+                                 token=args.token, allow_origins=tuple(args.allow_origin),
+                                 session=SessionOptions(codec=args.codec, pipeline=pipeline,
+                                                        connect_timeout=args.connect_timeout,
+                                                        media_timeout=args.media_timeout)))
     log.info("serving %s on http://%s:%d/", ", ".join(avatars), args.host, args.port)
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    web.run_app(app, host=args.host, port=args.port, print=None, **SERVER_SETTINGS)
     return 0

@@ -114,7 +114,8 @@ def test_bad_offers_busy_server_and_tokens(tiny_bundles, frames) -> None:
                                 (b'{"sdp": 1, "type": "offer"}', "expected"),
                                 (no_video.encode(), "no video"),
                                 (b'{"sdp": "m=video garbage", "type": "offer"}', "malformed")):
-            res = await http.post("/offer", data=payload, headers=auth)
+            res = await http.post("/offer", data=payload,
+                                  headers={**auth, "Content-Type": "application/json"})
             assert res.status == 400, payload
             assert needle in (await res.json())["error"]
         first = Client(frames)
