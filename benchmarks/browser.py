@@ -152,10 +152,13 @@ def performer_webcam(path: Path) -> Path:
     return path
 
 
-async def _session_stats(url: str, session: str | None) -> dict | None:
+async def _session_stats(url: str, session: str | None, secret: str | None) -> dict | None:
+    """The server's statistics of the page's session (read with the session's secret)."""
     import aiohttp
 
-    async with aiohttp.ClientSession() as http, http.get(url + "stats") as res:
+    headers = {"X-Session-Secret": secret} if secret else {}
+    async with aiohttp.ClientSession() as http, http.get(url + "stats",
+                                                         headers=headers) as res:
         sessions = (await res.json())["sessions"]
     return next((s for s in sessions if s.get("id") == session), None)
 
@@ -168,12 +171,12 @@ async def _measured_window(url: str, seconds: float,
     avatar frames it sent per second over the window (`evaluate`: the browser's way of
     evaluating an expression in the page)."""
     before = await evaluate(STATS)
-    server_before = await _session_stats(url, before["session"])
+    server_before = await _session_stats(url, before["session"], before.get("secret"))
     start = time.perf_counter()
     await asyncio.sleep(seconds)
     after = await evaluate(STATS)
     elapsed = time.perf_counter() - start
-    server = await _session_stats(url, after["session"])
+    server = await _session_stats(url, after["session"], after.get("secret"))
     if server is not None and server_before is not None:
         server["sent_fps"] = (server["frames_sent"] - server_before["frames_sent"]) / elapsed
     return before, after, elapsed, server

@@ -40,18 +40,22 @@ async def run_level(app_factory, count: int, seconds: float, frames: list,  # no
     app = app_factory(count)
     async with TestClient(TestServer(app)) as http:
         clients = [LoopbackClient(frames) for _ in range(count)]
-        ids = []
+        ids, secrets = [], []
         for c in clients:
             res = await http.post("/offer", json=await c.offer())
             if res.status != 200:
                 raise RuntimeError(f"offer refused: {res.status} {await res.text()}")
             answer = await res.json()
             ids.append(answer["session"])
+            secrets.append(answer["secret"])
             await c.answer(answer)
         await asyncio.sleep(warmup)
         start = time.perf_counter()
         await asyncio.sleep(seconds)
-        server = (await (await http.get("/stats")).json())["sessions"]
+        server = []  # each session's statistics, read with its secret
+        for secret in secrets:
+            res = await http.get("/stats", headers={"X-Session-Secret": secret})
+            server.extend((await res.json())["sessions"])
         for c in clients:
             await c.close()
         for _ in range(100):

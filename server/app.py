@@ -5,19 +5,27 @@ Routes:
 * `GET /` and `GET /static/...`: the page (files of `server/static` only);
 * `GET /avatars`: the avatars served;
 * `POST /offer`: `{"sdp", "type": "offer"[, "avatar"]}` -> `{"sdp", "type": "answer",
-  "session"}` (400 with `{"error"}` for a malformed or video-less offer, 503 when
-  `max_sessions` are live);
-* `GET /stats`: per session: input and output fps, dropped frames, per-stage latency
-  p50/p95, glass-to-glass p50/p95, the tracking mode (`mode`: "full", "upper" or
-  "none", of the newest avatar frame); `POST /stats`: `{"session", "glass_to_glass_ms": [...]}`
-  from the page;
-* `POST /control`: `{"session", "action": "calibrate"|"reset"|"stop"}`.
+  "session", "secret"}` (400 with `{"error"}` for a malformed or video-less offer, 503 when
+  `max_sessions` are live); the session's id is random, and its secret is told in this
+  answer only;
+* `GET /stats`: `summary` (all sessions in aggregate: `count`, `phases` (sessions per
+  state) and `fps_out` (their output frames a second together)), `max_sessions`, and
+  `sessions`: in full, the session whose secret the `X-Session-Secret` header carries, or
+  every session for the server's token (when one is configured): input and output fps,
+  dropped frames, per-stage latency p50/p95, glass-to-glass p50/p95, the tracking mode
+  (`mode`: "full", "upper" or "none", of the newest avatar frame); `POST /stats`:
+  `{"session", "secret", "glass_to_glass_ms": [...]}` from the page;
+* `POST /control`: `{"session", "secret", "action": "calibrate"|"reset"|"stop"}`.
+
+`POST /stats` and `POST /control` answer 403 unless `secret` is the session's secret, the
+same for a session that does not exist.
 
 Within a session, its `control` data channel carries the camera frame rate to send, the
 tracking mode and the overlay's poses (`server.session`).
 
 With a token, every route but the page and its files needs `Authorization: Bearer T`
-(401 otherwise).
+(401 otherwise). The access log leaves out query strings (the page's `?token=`), also in
+the Referer it logs (`AccessLog`).
 
 Every error is JSON, `{"error": reason}`. The POST routes take `Content-Type:
 application/json` only (415 otherwise), so that a cross-origin page cannot send them
@@ -34,17 +42,26 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.web_log import AccessLogger
 from aiortc import RTCSessionDescription
 from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
 from server import validate
-from server.session import ServerBusy, SessionClosed, SessionManager, SessionOptions
+from server.session import (
+    ServerBusy,
+    Session,
+    SessionClosed,
+    SessionManager,
+    SessionOptions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +72,42 @@ CONFIG = web.AppKey("config", object)
 PENDING = web.AppKey("pending", list)  # [bodies being read now]
 BODY_TIMEOUT = 10.0  # seconds for a request body to arrive
 MAX_PENDING_BODIES = 32  # request bodies on their way at once
-# aiohttp's server settings for `web.run_app`: an idle or new connection that has not sent
-# a whole request head within keepalive_timeout is closed (aiohttp's default is an hour),
-# and the rest of an unread body is awaited for lingering_time at most
-SERVER_SETTINGS = {"keepalive_timeout": 15.0, "lingering_time": 2.0}
 JSON_TYPE = "application/json"
 CORS_METHODS = "GET, POST, OPTIONS"
-CORS_HEADERS = "Content-Type, Authorization"
+SECRET_HEADER = "X-Session-Secret"  # a session's secret, to read its statistics in full
+CORS_HEADERS = f"Content-Type, Authorization, {SECRET_HEADER}"
+FORBIDDEN = "unknown session or wrong secret (send the secret of the offer's answer)"
+
+
+def _without_query(url: str) -> str:
+    """`url` without its query string and fragment."""
+    return url.split("?", 1)[0].split("#", 1)[0]
+
+
+class AccessLog(AccessLogger):
+    """aiohttp's access log, but paths and the Referer header are logged without their
+    query strings: the page's URL may carry the server's token (`?token=`)."""
+
+    def _format_line(self, request: web.BaseRequest, response: web.StreamResponse,
+                     time: float) -> Iterable[tuple[str | tuple[str, str], str]]:
+        """The logged values, each with its query string left out."""
+        line = []
+        for key, value in super()._format_line(request, response, time):
+            if key == "first_request_line" and request is not None:
+                version = f"HTTP/{request.version.major}.{request.version.minor}"
+                value = f"{request.method} {_without_query(request.raw_path)} {version}"
+            elif isinstance(key, tuple) and key[1].lower() == "referer":
+                value = _without_query(value)
+            line.append((key, value))
+        return line
+
+
+# aiohttp's server settings for `web.run_app`: an idle or new connection that has not sent
+# a whole request head within keepalive_timeout is closed (aiohttp's default is an hour),
+# and the rest of an unread body is awaited for lingering_time at most; the access log
+# leaves out query strings
+SERVER_SETTINGS = {"keepalive_timeout": 15.0, "lingering_time": 2.0,
+                   "access_log_class": AccessLog}
 
 
 @dataclass(frozen=True)
@@ -138,14 +184,21 @@ async def _origin(request: web.Request, handler):  # noqa: ANN001, ANN202
     return response
 
 
+def _has_token(request: web.Request) -> bool:
+    """Whether a server token is configured and the request carries it."""
+    token = request.app[CONFIG].token
+    if not token:
+        return False
+    given = request.headers.get("Authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
 @web.middleware
 async def _auth(request: web.Request, handler):  # noqa: ANN001, ANN202
     token = request.app[CONFIG].token
     public = request.path == "/" or request.path.startswith("/static/")
-    if token and not public:
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return _error(401, "missing or wrong token (Authorization: Bearer ...)")
+    if token and not public and not _has_token(request):
+        return _error(401, "missing or wrong token (Authorization: Bearer ...)")
     return await handler(request)
 
 
@@ -223,29 +276,50 @@ async def offer(request: web.Request) -> web.Response:
         return _error(400, f"the offer could not be answered ({type(exc).__name__}: {exc})")
     answer = session.pc.localDescription
     return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id,
-                              "avatar": avatar})
+                              "secret": session.secret, "avatar": avatar})
 
 
-def _session(request: web.Request, body: dict):  # noqa: ANN202
-    manager = request.app[MANAGER]
+def _session(request: web.Request, body: dict) -> Session | None:
+    """The session `body` names, if `body` carries its secret; None otherwise, alike for
+    a session that does not exist (InputError for fields that are not strings)."""
     name = validate.optional_string(body, "session")
-    session = manager.sessions.get(name) if name is not None else None
-    if session is None:
-        raise InputError(f"no live session {name!r}")
+    secret = validate.optional_string(body, "secret")
+    session = request.app[MANAGER].sessions.get(name) if name is not None else None
+    if session is None or not session.owned_by(secret):
+        return None
     return session
 
 
+def _summary(sessions: list[dict]) -> dict:
+    """All sessions in aggregate: how many, how many per state, their output fps."""
+    return {"count": len(sessions), "phases": dict(Counter(s["phase"] for s in sessions)),
+            "fps_out": round(sum(s.get("fps_out") or 0.0 for s in sessions), 1)}
+
+
 async def stats(request: web.Request) -> web.Response:
+    """Every session in aggregate; in full the one whose secret the request carries, or
+    all of them for the server's token."""
     manager = request.app[MANAGER]
-    return web.json_response({"sessions": [s.stats() for s in manager.sessions.values()],
+    everyone = list(manager.sessions.values())
+    if _has_token(request):
+        shown = everyone
+    else:
+        secret = request.headers.get(SECRET_HEADER)
+        shown = [s for s in everyone if secret and s.owned_by(secret)]
+    full = {s.id: s.stats() for s in everyone}
+    return web.json_response({"summary": _summary(list(full.values())),
+                              "sessions": [full[s.id] for s in shown],
                               "max_sessions": manager.max_sessions})
 
 
 async def post_stats(request: web.Request) -> web.Response:
+    """Glass-to-glass samples from the page of a session (with its secret)."""
     try:
         body = await _json_body(request)
         samples = validate.latency_samples(body.get("glass_to_glass_ms", []))
         session = _session(request, body)
+        if session is None:
+            return _error(403, FORBIDDEN)
         session.add_glass_to_glass(samples)
     except InputError as exc:
         return _error(400, str(exc))
@@ -253,10 +327,14 @@ async def post_stats(request: web.Request) -> web.Response:
 
 
 async def control(request: web.Request) -> web.Response:
+    """Calibrate, reset or stop a session (with its secret)."""
     try:
         body = await _json_body(request)
+        action = validate.optional_string(body, "action")
         session = _session(request, body)
-        session.control(str(validate.optional_string(body, "action")))
+        if session is None:
+            return _error(403, FORBIDDEN)
+        session.control(str(action))
     except InputError as exc:
         return _error(400, str(exc))
     return web.json_response({"ok": True})

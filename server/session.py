@@ -22,6 +22,9 @@ once closing); `calibrate` (or `reset`) restarts the online normalization of a r
 pipeline, and is a no-op before the pipeline exists (a new pipeline calibrates from its
 first frames anyway) and once the session is closing.
 
+A session's id is random, and so is its `secret`, which the server tells the client in
+its answer only: statistics, glass-to-glass samples and controls of a session need it.
+
 Messages on the control channel are bounded: larger than `CONTROL_MAX_BYTES` or beyond
 `CONTROL_MAX_RATE` a second they are dropped, malformed ones (not UTF-8, not JSON, nested
 too deep, not `{"overlay": ...}`) are ignored, and all of these are logged at most once
@@ -31,9 +34,10 @@ per `WARN_EVERY` seconds per session, with their count.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import hmac
 import json
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -53,7 +57,7 @@ from server.tracks import AvatarTrack, TrackSource
 
 log = logging.getLogger(__name__)
 
-_ids = itertools.count(1)
+SECRET_BYTES = 16  # random bytes in a session's id and in its secret
 CONTROL_CHANNEL = "control"
 RATE_SECONDS = 1.0  # how often the session revises the frame rate it asks for
 CONTROL_MAX_BYTES = 4096  # control messages larger than this are dropped
@@ -149,7 +153,9 @@ class Session:
 
     def __init__(self, avatars: dict[str, AvatarBundle], avatar: str,
                  options: SessionOptions) -> None:
-        self.id = f"s{next(_ids)}"
+        self.id = secrets.token_urlsafe(SECRET_BYTES)  # unguessable: ids are not credentials
+        # told to the client in the answer only; it alone may control this session
+        self.secret = secrets.token_urlsafe(SECRET_BYTES)
         self.avatars = avatars
         self.avatar = avatar
         self.options = options
@@ -174,6 +180,12 @@ class Session:
         self._grace: asyncio.TimerHandle | None = None
         self._video: tuple | None = None  # (track, receiver) of the offer's video
         self.guard = _ControlGuard(self.id)
+
+    def owned_by(self, secret: object) -> bool:
+        """Whether `secret` is this session's secret (compared in constant time)."""
+        if not isinstance(secret, str):
+            return False
+        return hmac.compare_digest(secret.encode(), self.secret.encode())
 
     @property
     def state(self) -> str:

@@ -14,9 +14,15 @@
   const MAX_SEND = 320;            // longest side of the video sent, pixels
   const SEND_FPS = 30;             // camera frames sent per second, at most
   const params = new URLSearchParams(location.search);
-  if (params.get("token")) $("token").value = params.get("token");
+  if (params.get("token")) {
+    $("token").value = params.get("token");
+    // out of the address bar and of the Referer of the page's requests
+    history.replaceState(null, "", location.pathname);
+  }
 
-  let pc = null, session = null, localStream = null, control = null;
+  // session: its id; secret: its secret from the answer, which its controls and
+  // statistics need (the server tells it to this page alone)
+  let pc = null, session = null, secret = null, localStream = null, control = null;
   let sender = null, statsTimer = null, counter = 0;
   let pacer = FramePacer.create(SEND_FPS);  // the rate the server asks for
   let watching = 0;               // the current avatar loop (a stopped one ends itself)
@@ -43,6 +49,7 @@
     const h = { "Content-Type": "application/json" };
     const token = $("token").value.trim();
     if (token) h.Authorization = "Bearer " + token;
+    if (secret) h["X-Session-Secret"] = secret;
     return h;
   }
 
@@ -132,7 +139,7 @@
   async function refreshStats() {
     if (unsent.length && session) {
       const samples = unsent; unsent = [];
-      api("/stats", { session, glass_to_glass_ms: samples }).catch(() => {});
+      api("/stats", { session, secret, glass_to_glass_ms: samples }).catch(() => {});
     }
     let mine = null;
     try {
@@ -229,6 +236,7 @@
       });
       const answer = await api("/offer", { sdp: pc.localDescription.sdp, type: "offer", avatar: $("avatar").value || undefined });
       session = answer.session;
+      secret = answer.secret;
       await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
     } catch (err) {
       say("Could not connect: " + err.message);
@@ -242,12 +250,12 @@
 
   async function stop() {
     watching++;
-    if (session) api("/control", { session, action: "stop" }).catch(() => {});
+    if (session) api("/control", { session, secret, action: "stop" }).catch(() => {});
     if (sender) sender.stop();
     clearInterval(statsTimer);
     if (pc) pc.close();
     if (localStream) localStream.getTracks().forEach((t) => t.stop());
-    pc = null; session = null; localStream = null; sender = null;
+    pc = null; session = null; secret = null; localStream = null; sender = null;
     showMode(null);
     $("start").disabled = false; $("calibrate").disabled = true; $("stop").disabled = true;
   }
@@ -264,15 +272,15 @@
   window.addEventListener("pagehide", () => {
     if (!session) return;
     fetch("/control", { method: "POST", headers: headers(), keepalive: true,
-      body: JSON.stringify({ session, action: "stop" }) }).catch(() => {});
-    session = null;
+      body: JSON.stringify({ session, secret, action: "stop" }) }).catch(() => {});
+    session = null; secret = null;
   });
 
   PageView.mirrorToggle($("mirror"), $("view"));
   $("start").onclick = start;
   $("overlay").onchange = tellOverlay;
   $("stop").onclick = () => { stop(); say("Stopped."); };
-  $("calibrate").onclick = () => session && api("/control", { session, action: "calibrate" })
+  $("calibrate").onclick = () => session && api("/control", { session, secret, action: "calibrate" })
     .then(() => say("Calibrating: stand where you will dance.", true)).catch((e) => say(e.message));
   $("avatar").onchange = async () => { if (pc) { await stop(); start(); } };
   $("token").onchange = loadAvatars;
@@ -290,7 +298,7 @@
   }
 
   window.dancenow = {
-    stats: async () => ({ session, glass: [...glass], glassTotal, framesShown, presented,
+    stats: async () => ({ session, secret, glass: [...glass], glassTotal, framesShown, presented,
                          sendFps: pacer.fps, sendPath: sender && sender.path, mode,
                          connection: pc && pc.connectionState, ...(await received()) }),
     shown: () => framesShown,

@@ -67,12 +67,14 @@ def test_a_session_streams_the_avatar_back_and_ends_cleanly(tiny_bundles, frames
         count = len(poses)
         await asyncio.sleep(0.5)
         assert len(client.poses) == count  # off again
-        stats = (await (await http.get("/stats")).json())["sessions"]
+        own = {"X-Session-Secret": answer["secret"]}
+        stats = (await (await http.get("/stats", headers=own)).json())["sessions"]
         assert len(stats) == 1 and stats[0]["frames_out"] > 10
         assert stats[0]["frame_codes_seen"] > 10  # the camera's codes were read
         assert (await http.post("/stats", json={"session": answer["session"],
+                                                "secret": answer["secret"],
                                                 "glass_to_glass_ms": [80, 120]})).status == 200
-        stats = (await (await http.get("/stats")).json())["sessions"][0]
+        stats = (await (await http.get("/stats", headers=own)).json())["sessions"][0]
         assert stats["glass_to_glass"]["samples"] == 2
         times = [t for t, _ in client.received]
         assert len(times) > 15 and client.received[-1][1].shape == (64, 64, 3)
@@ -121,17 +123,18 @@ def test_bad_offers_busy_server_and_tokens(tiny_bundles, frames) -> None:
         first = Client(frames)
         res = await http.post("/offer", json=await first.offer(), headers=auth)
         assert res.status == 200
-        await first.answer(await res.json())
+        answer = await res.json()
+        await first.answer(answer)
         second = Client(frames)
         res = await http.post("/offer", json=await second.offer(), headers=auth)
         assert res.status == 503 and "busy" in (await res.json())["error"]
         await second.close()
-        session = next(iter(app[MANAGER].sessions))
-        res = await http.post("/control", json={"session": session, "action": "dance"},
-                              headers=auth)
+        session, secret = answer["session"], answer["secret"]
+        res = await http.post("/control", json={"session": session, "secret": secret,
+                                                "action": "dance"}, headers=auth)
         assert res.status == 400
-        res = await http.post("/control", json={"session": session, "action": "calibrate"},
-                              headers=auth)
+        res = await http.post("/control", json={"session": session, "secret": secret,
+                                                "action": "calibrate"}, headers=auth)
         assert res.status == 200
         await first.close()
 

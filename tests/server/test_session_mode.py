@@ -103,13 +103,15 @@ def test_a_session_tells_its_client_the_mode_on_the_control_channel(
                                                              json.loads(m))))
         res = await http.post("/offer", json=await client.offer())
         assert res.status == 200, await res.text()
-        await client.answer(await res.json())
+        answer = await res.json()
+        await client.answer(answer)
+        own = {"X-Session-Secret": answer["secret"]}
 
         def told() -> list[str]:  # the mode-only messages, in order
             return [m["mode"] for _, m in heard if set(m) == {"mode"}]
 
         async def session_stats() -> dict:
-            return (await (await http.get("/stats")).json())["sessions"][0]
+            return (await (await http.get("/stats", headers=own)).json())["sessions"][0]
 
         assert await _until(lambda: told() == ["full"], 20), heard
         # Two once-a-second messages after the first frame: both carry the mode.
