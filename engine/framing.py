@@ -246,8 +246,7 @@ class Framing:
             placed = obs.copy()
             placed[:, 0] = s * obs[:, 0] + bx
             placed[:, 1] = s * obs[:, 1] + by
-            shown = self.completer.complete(placed, usable, self._neutral_at(placed, usable, s),
-                                            now)
+            shown = self.completer.complete(placed, usable, self._neutral_at(s), now)
             shown = self._inside_frame(shown)
         restart = self.bridge.seen(shown, now)
         return Framed(shown, self.mode, held=False, restart=restart)
@@ -330,7 +329,7 @@ class Framing:
         return tuple((1 - w) * u + w * f  # type: ignore[return-value]
                      for u, f in zip(self._upper, self._full, strict=True))
 
-    def _neutral_at(self, placed: np.ndarray, usable: np.ndarray, s: float) -> np.ndarray:
+    def _neutral_at(self, s: float) -> np.ndarray:
         """The neutral standing pose at the avatar's current size (its torso as placed)."""
         torso = (self._torso or 0.0) * s
         height = torso / NEUTRAL_TORSO if torso > 1e-6 else self.stand_height

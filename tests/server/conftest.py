@@ -1,12 +1,15 @@
-"""Fixtures for the server tests: the Firefox driver of `benchmarks.firefox_bidi`, and a
-blank Chromium page holding scripts of the page (`server/static`) to call directly."""
+"""Fixtures for the server tests: the Firefox driver of `benchmarks.firefox_bidi`, a
+blank Chromium page holding scripts of the page (`server/static`) to call directly, and a
+real offer of aiortc."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aiortc import RTCPeerConnection
 
 from benchmarks.browser import CHROMIUM
 from benchmarks.firefox_bidi import FIREFOX, Firefox
@@ -62,3 +65,17 @@ def static_page(chromium) -> Iterator[Callable[..., object]]:  # noqa: ANN001
         yield load
     finally:
         page.close()
+
+
+@pytest.fixture(scope="session")
+def offer_sdp() -> str:
+    """A real offer of aiortc: video (VP8, H264, ...) and the control data channel."""
+    async def make() -> str:
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction="sendrecv")
+        pc.createDataChannel("control")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        await pc.close()
+        return sdp
+    return asyncio.run(make())

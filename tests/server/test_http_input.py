@@ -7,9 +7,7 @@ import asyncio
 import json
 import re
 
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from aiortc import RTCPeerConnection
 
 from engine.avatar import DEMO_LIVE_AVATAR, load_bundle
 from server import app as app_module
@@ -28,20 +26,6 @@ def _run(app, body) -> None:  # noqa: ANN001
         async with TestClient(TestServer(app)) as http:
             await body(http, app)
     asyncio.run(main())
-
-
-@pytest.fixture(scope="module")
-def offer_sdp() -> str:
-    """A real offer of aiortc: video (VP8, H264, ...) and the control data channel."""
-    async def make() -> str:
-        pc = RTCPeerConnection()
-        pc.addTransceiver("video", direction="sendrecv")
-        pc.createDataChannel("control")
-        await pc.setLocalDescription(await pc.createOffer())
-        sdp = pc.localDescription.sdp
-        await pc.close()
-        return sdp
-    return asyncio.run(make())
 
 
 async def _error(res, status: int) -> str:  # noqa: ANN001
