@@ -23,10 +23,9 @@ import time
 
 import numpy as np
 
-from engine.body import standing_pose
 from engine.face import face_box
 from engine.filters import PoseFilter
-from engine.framing import Framing, FramingConfig, GapBridge
+from engine.framing import Framing, FramingConfig
 from engine.keypoints import drop_unseen, missing_pose
 from engine.normalize import NormalizationStats, OnlineNormalizer
 from engine.pipeline.frame import LiveFrame
@@ -36,8 +35,6 @@ from engine.skeleton import fit_square, render_label_map, tensor_to_image
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FinishStep", "GapBridge", "LabelStep", "PoseStep", "RenderStep", "label_and_face",
-           "run_sequential", "standing_pose"]
 
 class PoseStep:
     """BlazePose on the frame (the estimator tracks from frame to frame); joints outside

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.body import standing_pose
 from engine.keypoints import LM, missing_pose
 from engine.normalize import NormalizationStats
 from engine.pipeline.frame import LiveFrame
-from engine.pipeline.steps import LabelStep, standing_pose
+from engine.pipeline.steps import LabelStep
 from synth.clip import ClipSpec, synthesize
 
 TARGET = NormalizationStats(far=180.0, close=230.0, median=210.0, height_far=120.0,
