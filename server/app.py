@@ -54,6 +54,7 @@ from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationEr
 
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
+from engine.threadnames import named_executor
 from server import validate
 from server.session import (
     ServerBusy,
@@ -74,6 +75,7 @@ BODY_TIMEOUT = 10.0  # seconds for a request body to arrive
 MAX_PENDING_BODIES = 32  # request bodies on their way at once
 JSON_TYPE = "application/json"
 CORS_METHODS = "GET, POST, OPTIONS"
+IO_POOL = "dancenow-io"  # the name of the threads of the server's pool for blocking work
 SECRET_HEADER = "X-Session-Secret"  # a session's secret, to read its statistics in full
 CORS_HEADERS = f"Content-Type, Authorization, {SECRET_HEADER}"
 FORBIDDEN = "unknown session or wrong secret (send the secret of the offer's answer)"
@@ -340,6 +342,18 @@ async def control(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+def io_workers(max_sessions: int) -> int:
+    """Threads of the server's pool for blocking work (converting camera frames, loading
+    and closing pipelines): two per session and two more, at most 32."""
+    return min(32, 2 * max_sessions + 2)
+
+
+async def _io_pool(app: web.Application) -> None:
+    """The event loop's default executor: bounded by `io_workers`, threads named IO_POOL."""
+    pool = named_executor(IO_POOL, io_workers(app[CONFIG].max_sessions))
+    asyncio.get_running_loop().set_default_executor(pool)
+
+
 async def _shutdown(app: web.Application) -> None:
     await app[MANAGER].close_all()
 
@@ -361,5 +375,6 @@ def create_app(config: ServeConfig) -> web.Application:
     app.router.add_get("/stats", stats)
     app.router.add_post("/stats", post_stats)
     app.router.add_post("/control", control)
+    app.on_startup.append(_io_pool)
     app.on_shutdown.append(_shutdown)
     return app

@@ -28,7 +28,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +43,7 @@ from engine.pipeline.steps import FinishStep, LabelStep, PoseStep, RenderStep
 from engine.pose import create_estimator
 from engine.pose.base import PoseEstimator
 from engine.renderer import AvatarRenderer
+from engine.threadnames import named_executor
 from engine.timing import summarize_ms
 
 log = logging.getLogger(__name__)
@@ -152,8 +152,7 @@ class LivePipeline:
         self.config = config = config or PipelineConfig()
         if not 0 <= config.stage_nice <= MAX_NICE:
             raise InputError(f"stage_nice is 0 to {MAX_NICE}, got {config.stage_nice}")
-        self._executors = {name: ThreadPoolExecutor(1, thread_name_prefix=f"dancenow-{name}")
-                           for name in STAGES}
+        self._executors = {name: named_executor(f"dancenow-{name}", 1) for name in STAGES}
         # Models are opened in their stage's thread, after pinning it, so the runtime's
         # worker threads inherit the stage's CPUs.
         self.cpus = cpu_plan(render=config.render_cpus) if config.pin_threads else None
