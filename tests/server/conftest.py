@@ -5,10 +5,13 @@ real offer of aiortc."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from aiortc import RTCPeerConnection
 
 from benchmarks.browser import CHROMIUM
@@ -79,3 +82,36 @@ def offer_sdp() -> str:
         await pc.close()
         return sdp
     return asyncio.run(make())
+
+
+async def _until(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.perf_counter() + seconds
+    while not condition():
+        if time.perf_counter() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+@pytest.fixture(scope="session")
+def until() -> Callable[[Callable[[], bool], float], Awaitable[bool]]:
+    """`await until(condition, seconds)`: True once `condition()` holds, False if it has
+    not within `seconds`."""
+    return _until
+
+
+def _run_app(app: web.Application, body: Callable[[TestClient, web.Application], Awaitable[None]],
+             **server: object) -> None:
+    async def main() -> None:
+        test_server = TestServer(app)
+        await test_server.start_server(**server)
+        async with TestClient(test_server) as http:
+            await body(http, app)
+    asyncio.run(main())
+
+
+@pytest.fixture(scope="session")
+def run_app() -> Callable[..., None]:
+    """`run_app(app, body, **server_options)`: serves `app` on loopback in a new event loop
+    and awaits `body(http, app)` with a test client of it."""
+    return _run_app

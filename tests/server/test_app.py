@@ -8,7 +8,6 @@ import threading
 
 import numpy as np
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from aiortc import RTCPeerConnection
 
 from engine.avatar import load_bundle
@@ -28,19 +27,12 @@ def _app(bundle_path, max_sessions: int = 1, token: str | None = None):  # noqa:
                                   token=token, session=opts))
 
 
-def _run(app, body) -> None:  # noqa: ANN001
-    async def main() -> None:
-        async with TestClient(TestServer(app)) as http:
-            await body(http, app)
-    asyncio.run(main())
-
-
 @pytest.fixture(scope="module")
 def frames():  # noqa: ANN201
     return [f for f, _ in performer_frames()]
 
 
-def test_a_session_streams_the_avatar_back_and_ends_cleanly(tiny_bundles, frames) -> None:
+def test_a_session_streams_the_avatar_back_and_ends_cleanly(run_app, tiny_bundles, frames) -> None:
     app = _app(tiny_bundles["fp16"])
 
     async def body(http, app) -> None:  # noqa: ANN001
@@ -88,11 +80,11 @@ def test_a_session_streams_the_avatar_back_and_ends_cleanly(tiny_bundles, frames
             await asyncio.sleep(0.1)
         assert not manager.sessions  # the browser left: the session ended
 
-    _run(app, body)
+    run_app(app, body)
     assert not [t for t in threading.enumerate() if t.name.startswith("dancenow-")]
 
 
-def test_bad_offers_busy_server_and_tokens(tiny_bundles, frames) -> None:
+def test_bad_offers_busy_server_and_tokens(run_app, tiny_bundles, frames) -> None:
     app = _app(tiny_bundles["fp16"], max_sessions=1, token=TOKEN)
     auth = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -138,4 +130,4 @@ def test_bad_offers_busy_server_and_tokens(tiny_bundles, frames) -> None:
         assert res.status == 200
         await first.close()
 
-    _run(app, body)
+    run_app(app, body)

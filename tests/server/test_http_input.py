@@ -21,13 +21,6 @@ def _app(**kwargs) -> object:  # noqa: ANN003
     return create_app(ServeConfig(avatars={bundle.name: bundle}, **kwargs))
 
 
-def _run(app, body) -> None:  # noqa: ANN001
-    async def main() -> None:
-        async with TestClient(TestServer(app)) as http:
-            await body(http, app)
-    asyncio.run(main())
-
-
 async def _error(res, status: int) -> str:  # noqa: ANN001
     assert res.status == status, (res.status, await res.text())
     assert res.content_type == "application/json", await res.text()
@@ -36,7 +29,7 @@ async def _error(res, status: int) -> str:  # noqa: ANN001
     return reason
 
 
-def test_origins_content_types_and_preflights() -> None:
+def test_origins_content_types_and_preflights(run_app) -> None:
     app = _app(allow_origins=("https://studio.example",))
 
     async def body(http, app) -> None:  # noqa: ANN001
@@ -78,10 +71,10 @@ def test_origins_content_types_and_preflights() -> None:
         assert "Access-Control-Allow-Origin" not in res.headers
         assert not app[MANAGER].sessions
 
-    _run(app, body)
+    run_app(app, body)
 
 
-def test_bad_bodies_are_json_4xx(offer_sdp: str) -> None:
+def test_bad_bodies_are_json_4xx(run_app, offer_sdp: str) -> None:
     app = _app()
 
     async def body(http, app) -> None:  # noqa: ANN001
@@ -125,7 +118,7 @@ def test_bad_bodies_are_json_4xx(offer_sdp: str) -> None:
         assert (await http.get("/static/app.js")).status == 200
         assert not app[MANAGER].sessions
 
-    _run(app, body)
+    run_app(app, body)
 
 
 def _without(sdp: str, pattern: str) -> str:
@@ -150,7 +143,7 @@ def _av1_only(sdp: str) -> str:
     return "".join(lines)
 
 
-def test_unusable_offers_are_400_before_any_peer(offer_sdp: str, monkeypatch) -> None:
+def test_unusable_offers_are_400_before_any_peer(run_app, offer_sdp: str, monkeypatch) -> None:
     app = _app()
     made: list[object] = []
     monkeypatch.setattr(app[MANAGER], "open", lambda *a: made.append(a))
@@ -173,10 +166,10 @@ def test_unusable_offers_are_400_before_any_peer(offer_sdp: str, monkeypatch) ->
             assert needle in await _error(res, 400), name
         assert not made  # no peer connection was made for any of them
 
-    _run(app, body)
+    run_app(app, body)
 
 
-def test_slow_bodies_time_out_and_are_capped(monkeypatch) -> None:
+def test_slow_bodies_time_out_and_are_capped(run_app, monkeypatch) -> None:
     monkeypatch.setattr(app_module, "BODY_TIMEOUT", 0.5)
     monkeypatch.setattr(app_module, "MAX_PENDING_BODIES", 3)
     app = _app()
@@ -206,7 +199,7 @@ def test_slow_bodies_time_out_and_are_capped(monkeypatch) -> None:
         assert not app[app_module.PENDING]
         assert (await http.get("/stats")).status == 200  # still serving
 
-    _run(app, body)
+    run_app(app, body)
 
 
 def test_unfinished_request_heads_are_dropped() -> None:
@@ -237,7 +230,8 @@ def test_unfinished_request_heads_are_dropped() -> None:
     asyncio.run(main())
 
 
-def test_an_offer_the_peer_connection_refuses_is_a_400(offer_sdp: str, monkeypatch) -> None:
+def test_an_offer_the_peer_connection_refuses_is_a_400(run_app, offer_sdp: str,
+                                                       monkeypatch) -> None:
     from aiortc.exceptions import OperationError
 
     app = _app()
@@ -250,4 +244,4 @@ def test_an_offer_the_peer_connection_refuses_is_a_400(offer_sdp: str, monkeypat
         res = await http.post("/offer", json={"sdp": offer_sdp, "type": "offer"})
         assert "OperationError" in await _error(res, 400)
 
-    _run(app, body)
+    run_app(app, body)

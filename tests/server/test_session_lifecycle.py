@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -108,25 +108,17 @@ def _manager(max_sessions: int = 2, **options: float) -> SessionManager:
     return SessionManager({AVATAR: _Bundle()}, max_sessions, SessionOptions(**options))
 
 
-async def _until(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.perf_counter() + seconds
-    while not condition():
-        if time.perf_counter() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
 async def _offer(client: LoopbackClient) -> RTCSessionDescription:
     body = await client.offer()
     return RTCSessionDescription(sdp=body["sdp"], type=body["type"])
 
 
-async def _connected(manager: SessionManager, client: LoopbackClient) -> Session:
+async def _connected(until: Callable[..., Awaitable[bool]], manager: SessionManager,
+                     client: LoopbackClient) -> Session:
     session = await manager.open(await _offer(client), AVATAR)
     answer = session.pc.localDescription
     await client.answer({"sdp": answer.sdp, "type": answer.type})
-    assert await _until(lambda: session.state == "connected", 10), session.state
+    assert await until(lambda: session.state == "connected", 10), session.state
     return session
 
 
@@ -135,7 +127,7 @@ def _no_leak(threads_before: int) -> None:
     assert threading.active_count() <= threads_before
 
 
-def test_a_client_that_never_connects_is_closed_after_the_timeout(standin, frames) -> None:
+def test_a_client_that_never_connects_is_closed_after_the_timeout(until, standin, frames) -> None:
     threads = threading.active_count()
 
     async def main() -> None:
@@ -147,7 +139,7 @@ def test_a_client_that_never_connects_is_closed_after_the_timeout(standin, frame
         session = await manager.open(RTCSessionDescription(sdp=sdp, type="offer"), AVATAR)
         assert session.state == "connecting" and manager.full is False
         start = time.perf_counter()
-        assert await _until(lambda: not manager.sessions, 5), session.state
+        assert await until(lambda: not manager.sessions, 5), session.state
         assert time.perf_counter() - start < 3
         assert session.state == "closed" and standin.made[0].closed
         await client.close()
@@ -156,19 +148,19 @@ def test_a_client_that_never_connects_is_closed_after_the_timeout(standin, frame
     _no_leak(threads)
 
 
-def test_a_client_whose_video_stops_is_closed_within_seconds(standin, frames) -> None:
+def test_a_client_whose_video_stops_is_closed_within_seconds(until, standin, frames) -> None:
     threads = threading.active_count()
 
     async def main() -> None:
         manager = _manager(connect_timeout=5.0, media_timeout=1.0)
         client = LoopbackClient(frames)
-        session = await _connected(manager, client)
-        assert await _until(lambda: standin.made[0].frames_in > 3, 10)
+        session = await _connected(until, manager, client)
+        assert await until(lambda: standin.made[0].frames_in > 3, 10)
         await asyncio.sleep(1.5)
         assert session.state == "connected"  # frames flow: it lives on
         client.camera.pacer.take = lambda now: False  # the camera stops, the link stays up
         start = time.perf_counter()
-        assert await _until(lambda: not manager.sessions, 5), session.state
+        assert await until(lambda: not manager.sessions, 5), session.state
         assert time.perf_counter() - start < 3.5
         assert standin.made[0].closed
         await client.close()
@@ -177,7 +169,7 @@ def test_a_client_whose_video_stops_is_closed_within_seconds(standin, frames) ->
     _no_leak(threads)
 
 
-def test_a_disconnected_connection_ends_after_the_grace_unless_it_comes_back(
+def test_a_disconnected_connection_ends_after_the_grace_unless_it_comes_back(until,
         standin) -> None:
     async def main() -> None:
         session = Session({AVATAR: _Bundle()}, AVATAR, SessionOptions(disconnect_grace=0.3))
@@ -188,15 +180,15 @@ def test_a_disconnected_connection_ends_after_the_grace_unless_it_comes_back(
         await asyncio.sleep(0.5)
         assert session.state == "connected"
         session._on_connection_state("disconnected")
-        assert await _until(lambda: session.closed.is_set(), 2)
+        assert await until(lambda: session.closed.is_set(), 2)
         other = Session({AVATAR: _Bundle()}, AVATAR, SessionOptions())
         other._on_connection_state("failed")  # at once
-        assert await _until(lambda: other.closed.is_set(), 2)
+        assert await until(lambda: other.closed.is_set(), 2)
 
     asyncio.run(main())
 
 
-def test_stop_and_calibrate_while_the_pipeline_loads(standin, frames) -> None:
+def test_stop_and_calibrate_while_the_pipeline_loads(until, standin, frames) -> None:
     threads = threading.active_count()
 
     async def main() -> None:
@@ -204,7 +196,7 @@ def test_stop_and_calibrate_while_the_pipeline_loads(standin, frames) -> None:
         standin.gate.clear()
         client = LoopbackClient(frames)
         opening = asyncio.ensure_future(manager.open(await _offer(client), AVATAR))
-        assert await _until(lambda: len(manager.sessions) == 1, 5)
+        assert await until(lambda: len(manager.sessions) == 1, 5)
         session = next(iter(manager.sessions.values()))
         assert session.state == "loading"
         session.control("calibrate")  # no pipeline yet: a no-op
@@ -222,11 +214,11 @@ def test_stop_and_calibrate_while_the_pipeline_loads(standin, frames) -> None:
 
         # A live session: calibrate reaches the pipeline; then stop ends it.
         second = LoopbackClient(frames)
-        live = await _connected(manager, second)
+        live = await _connected(until, manager, second)
         live.control("calibrate")
         assert standin.made[1].resets == 1
         live.control("stop")
-        assert await _until(lambda: not manager.sessions, 5)
+        assert await until(lambda: not manager.sessions, 5)
         assert standin.made[1].closed
         await second.close()
 
@@ -234,7 +226,7 @@ def test_stop_and_calibrate_while_the_pipeline_loads(standin, frames) -> None:
     _no_leak(threads)
 
 
-def test_a_cancelled_offer_does_not_leak_its_loading_pipeline(standin, frames) -> None:
+def test_a_cancelled_offer_does_not_leak_its_loading_pipeline(until, standin, frames) -> None:
     threads = threading.active_count()
 
     async def main() -> None:
@@ -242,13 +234,13 @@ def test_a_cancelled_offer_does_not_leak_its_loading_pipeline(standin, frames) -
         standin.gate.clear()
         client = LoopbackClient(frames)
         opening = asyncio.ensure_future(manager.open(await _offer(client), AVATAR))
-        assert await _until(lambda: len(manager.sessions) == 1, 5)
+        assert await until(lambda: len(manager.sessions) == 1, 5)
         opening.cancel()
         await asyncio.sleep(0.1)
         standin.gate.set()
         with pytest.raises(asyncio.CancelledError):
             await opening
-        assert await _until(lambda: bool(standin.made) and standin.made[0].closed, 5)
+        assert await until(lambda: bool(standin.made) and standin.made[0].closed, 5)
         assert not manager.sessions
         await client.close()
 
@@ -263,15 +255,15 @@ def _send_raw_text(client: LoopbackClient, data: bytes) -> None:
     asyncio.ensure_future(sctp._data_channel_flush())
 
 
-def test_malformed_and_flooding_control_messages_leave_the_session_alive(
+def test_malformed_and_flooding_control_messages_leave_the_session_alive(until,
         standin, frames, caplog) -> None:
     threads = threading.active_count()
 
     async def main() -> None:
         manager = _manager(media_timeout=30.0)
         client = LoopbackClient(frames)
-        session = await _connected(manager, client)
-        assert await _until(lambda: client.control.readyState == "open", 5)
+        session = await _connected(until, manager, client)
+        assert await until(lambda: client.control.readyState == "open", 5)
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="server.session"):
             client.control.send("[" * 5000 + "]" * 5000)  # too large
@@ -285,26 +277,26 @@ def test_malformed_and_flooding_control_messages_leave_the_session_alive(
                 client.control.send(big)
             for _ in range(120):  # a burst beyond the rate
                 client.control.send(json.dumps({"overlay": False}))
-            assert await _until(lambda: session.guard.total_dropped >= 40 + 6 + 60, 10), \
+            assert await until(lambda: session.guard.total_dropped >= 40 + 6 + 60, 10), \
                 session.guard.total_dropped
             await asyncio.sleep(1.1)  # a new second: within the rate again
             client.control.send(json.dumps({"overlay": True}))
-            assert await _until(lambda: session.overlay, 5)
+            assert await until(lambda: session.overlay, 5)
             client.control.send(json.dumps({"overlay": False}).encode())  # bytes: fine
-            assert await _until(lambda: not session.overlay, 5)
+            assert await until(lambda: not session.overlay, 5)
         warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
         assert 1 <= len(warnings) <= 2, [r.getMessage() for r in warnings]
         assert session.state == "connected" and session.pc.connectionState == "connected"
         assert session.id in manager.sessions
         assert CONTROL_MAX_BYTES == 4096
         await client.close()
-        assert await _until(lambda: not manager.sessions, 10)
+        assert await until(lambda: not manager.sessions, 10)
 
     asyncio.run(main())
     _no_leak(threads)
 
 
-def test_failed_offers_do_not_take_the_places_of_valid_ones(standin, frames) -> None:
+def test_failed_offers_do_not_take_the_places_of_valid_ones(until, standin, frames) -> None:
     threads = threading.active_count()
     app = create_app(ServeConfig(avatars={AVATAR: _Bundle()}, max_sessions=2,
                                  session=SessionOptions(connect_timeout=2.0)))
@@ -331,7 +323,7 @@ def test_failed_offers_do_not_take_the_places_of_valid_ones(standin, frames) -> 
             assert len(manager.sessions) == 1 and len(standin.made) == 1
             await client.answer(await responses[-1].json())
             await client.close()
-            assert await _until(lambda: not manager.sessions, 10)
+            assert await until(lambda: not manager.sessions, 10)
 
     asyncio.run(main())
     _no_leak(threads)

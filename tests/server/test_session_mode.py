@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -74,21 +73,12 @@ def _scripted_pipeline() -> type[LivePipeline]:
     return Scripted
 
 
-async def _until(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.perf_counter() + seconds
-    while not condition():
-        if time.perf_counter() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
 @pytest.fixture(scope="module")
 def frames():  # noqa: ANN201
     return [f for f, _ in performer_frames()]
 
 
-def test_a_session_tells_its_client_the_mode_on_the_control_channel(
+def test_a_session_tells_its_client_the_mode_on_the_control_channel(until,
         tiny_bundles, frames, monkeypatch) -> None:  # noqa: ANN001
     scripted = _scripted_pipeline()
     monkeypatch.setattr(session_module, "LivePipeline", scripted)
@@ -113,10 +103,10 @@ def test_a_session_tells_its_client_the_mode_on_the_control_channel(
         async def session_stats() -> dict:
             return (await (await http.get("/stats", headers=own)).json())["sessions"][0]
 
-        assert await _until(lambda: told() == ["full"], 20), heard
+        assert await until(lambda: told() == ["full"], 20), heard
         # Two once-a-second messages after the first frame: both carry the mode.
         first = next(t for t, m in heard if "mode" in m)
-        assert await _until(lambda: sum(t > first and "send_fps" in m for t, m in heard) >= 2,
+        assert await until(lambda: sum(t > first and "send_fps" in m for t, m in heard) >= 2,
                             5), heard
         assert all(m.get("mode") == "full" for t, m in heard if t > first and "send_fps" in m)
         stats = await session_stats()
@@ -125,7 +115,7 @@ def test_a_session_tells_its_client_the_mode_on_the_control_channel(
         for mode in ("upper", "none", "full"):
             scripted.mode = mode
             changed = time.perf_counter()
-            assert await _until(lambda m=mode: told()[-1:] == [m], 3), heard
+            assert await until(lambda m=mode: told()[-1:] == [m], 3), heard
             arrived = next(t for t, m in reversed(heard) if m == {"mode": mode})
             assert arrived - changed < 1.0  # on the change, not a second later
             assert (await session_stats())["mode"] == mode
@@ -133,7 +123,7 @@ def test_a_session_tells_its_client_the_mode_on_the_control_channel(
         assert told() == ["full", "upper", "none", "full"]
         await client.close()
         manager = app[MANAGER]
-        assert await _until(lambda: not manager.sessions, 10)
+        assert await until(lambda: not manager.sessions, 10)
 
     async def main() -> None:
         async with TestClient(TestServer(app)) as http:

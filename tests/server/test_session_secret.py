@@ -12,7 +12,6 @@ import json
 import logging
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from aiortc import RTCPeerConnection
 
 from engine.avatar import DEMO_LIVE_AVATAR, load_bundle
@@ -40,15 +39,6 @@ async def _offer() -> tuple[RTCPeerConnection, dict]:
     pc.createDataChannel("control")
     await pc.setLocalDescription(await pc.createOffer())
     return pc, {"sdp": pc.localDescription.sdp, "type": "offer"}
-
-
-def _run(app, body, **server) -> None:  # noqa: ANN001, ANN003
-    async def main() -> None:
-        test_server = TestServer(app)
-        await test_server.start_server(**server)
-        async with TestClient(test_server) as http:
-            await body(http, app)
-    asyncio.run(main())
 
 
 async def _two_sessions(http, headers: dict) -> tuple[list, list[dict]]:  # noqa: ANN001
@@ -81,7 +71,7 @@ def test_ids_are_random_and_each_session_has_its_own_secret() -> None:
     assert not first.owned_by(None) and not first.owned_by("") and not first.owned_by(5)
 
 
-def test_controls_and_samples_need_the_sessions_secret(monkeypatch) -> None:
+def test_controls_and_samples_need_the_sessions_secret(run_app, monkeypatch) -> None:
     monkeypatch.setattr(Session, "start", _answer_only)
     app = _app()
 
@@ -117,10 +107,10 @@ def test_controls_and_samples_need_the_sessions_secret(monkeypatch) -> None:
         for pc in peers:
             await pc.close()
 
-    _run(app, body)
+    run_app(app, body)
 
 
-def test_statistics_show_others_in_aggregate_only(monkeypatch) -> None:
+def test_statistics_show_others_in_aggregate_only(run_app, monkeypatch) -> None:
     monkeypatch.setattr(Session, "start", _answer_only)
     app = _app()
 
@@ -144,10 +134,10 @@ def test_statistics_show_others_in_aggregate_only(monkeypatch) -> None:
         for pc in peers:
             await pc.close()
 
-    _run(app, body)
+    run_app(app, body)
 
 
-def test_the_server_token_sees_every_session_but_controls_none(monkeypatch) -> None:
+def test_the_server_token_sees_every_session_but_controls_none(run_app, monkeypatch) -> None:
     monkeypatch.setattr(Session, "start", _answer_only)
     app = _app(token=TOKEN)
     admin = {"Authorization": f"Bearer {TOKEN}"}
@@ -165,10 +155,10 @@ def test_the_server_token_sees_every_session_but_controls_none(monkeypatch) -> N
         for pc in peers:
             await pc.close()
 
-    _run(app, body)
+    run_app(app, body)
 
 
-def test_the_access_log_leaves_out_query_strings(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_access_log_leaves_out_query_strings(run_app, caplog: pytest.LogCaptureFixture) -> None:
     app = _app()
     caplog.set_level(logging.INFO, logger="aiohttp.access")
 
@@ -179,7 +169,7 @@ def test_the_access_log_leaves_out_query_strings(caplog: pytest.LogCaptureFixtur
         res = await http.get("/avatars?a=topsecret3", headers={"Referer": referer})
         assert res.status == 200
 
-    _run(app, body, **app_module.SERVER_SETTINGS)
+    run_app(app, body, **app_module.SERVER_SETTINGS)
     lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
     assert any("GET / HTTP/1.1" in line for line in lines), lines
     assert any("GET /avatars HTTP/1.1" in line for line in lines), lines
