@@ -7,9 +7,17 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 NATIVE := $(wildcard engine/native/*.cpp engine/native/*.h)
 
-.PHONY: install demo test bench lint clean
+.PHONY: install install-gpu demo test bench lint clean
 
 install: $(STAMP)
+
+# The GPU backends (ort-cuda, ort-trt, trt) over the CPU install: onnxruntime-gpu replaces
+# onnxruntime (the two cannot share an environment). GPU_STACK names requirements/gpu-*.txt.
+GPU_STACK ?= cu13-trt11
+install-gpu: install
+	test -f requirements/gpu-$(GPU_STACK).txt || { echo "no requirements/gpu-$(GPU_STACK).txt"; exit 1; }
+	$(BIN)/pip uninstall -q -y onnxruntime
+	$(BIN)/pip install -q -r requirements/gpu-$(GPU_STACK).txt
 
 $(STAMP): pyproject.toml CMakeLists.txt $(NATIVE)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -74,7 +74,7 @@ def generator_variants(status: dict[str, str | None], cuda: bool) -> list[Varian
         if status.get(backend) is None:
             out.append(Variant(f"{backend} fp16", backend, "onnx-fp16"))
     if status.get("trt") is None:
-        out.append(Variant("trt fp16", "trt", "onnx-fp32", {"precision": "fp16"}))
+        out.append(Variant("trt fp16", "trt", "onnx-fp16"))  # the graph's own precision
     return out
 
 

@@ -20,6 +20,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnx
 import torch
@@ -27,7 +28,9 @@ from torch import nn
 
 from engine.errors import InputError
 from export.errors import ExportError
-from train.evaluate import TrainedModels, load_run
+
+if TYPE_CHECKING:  # the training code loads only when a run is exported from disk
+    from train.evaluate import TrainedModels
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +118,10 @@ def onnx_from_checkpoint(run: str | os.PathLike[str], name: str = "generator",
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if not 13 <= opset <= 21:
         raise InputError(f"opset must be within 13..21, got {opset}")
-    modules = modules if modules is not None else reference_modules(load_run(run))
+    if modules is None:
+        from train.evaluate import load_run
+
+        modules = reference_modules(load_run(run))
     if name not in modules:
         raise InputError(f"run {run} has no {name} model (train the {name} stage first)")
     module, example = modules[name]

@@ -1,8 +1,12 @@
 """ONNX Runtime runners: `ort-cpu`, `ort-cuda`, `ort-trt` (execution providers).
 
 Outputs are bound once to preallocated numpy buffers (IOBinding), inputs are bound
-per call without copying. `ort-trt` turns on TensorRT's fp16 and engine cache (next to
-the model, under `engines/ort-trt/`).
+per call without copying. `ort-trt` keeps TensorRT's engine and timing caches next to the
+model (under `engines/ort-trt/`) and passes no precision option: given none, ONNX
+Runtime's TensorRT provider builds a strongly typed network (since ONNX Runtime 1.18 with
+TensorRT 9.2+, microsoft/onnxruntime#18707), so an fp16 bundle runs in fp16, and a
+provider built against TensorRT 11 (ONNX Runtime 1.27+), which has no weak typing left,
+gets no option that assumes it (`trt_fp16_enable`, `trt_int8_enable`, `trt_bf16_enable`).
 """
 
 from __future__ import annotations
@@ -94,14 +98,20 @@ class OrtCudaRunner(OrtRunner):
     provider = "CUDAExecutionProvider"
 
 
+def tensorrt_provider_options(cache: Path) -> dict[str, object]:
+    """TensorrtExecutionProvider options valid for providers built against TensorRT 10 and
+    11: engine and timing caches in `cache`, precision from the graph (no weak typing)."""
+    return {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": True}
+
+
 class OrtTensorrtRunner(OrtRunner):
     provider = "TensorrtExecutionProvider"
 
     def provider_options(self) -> dict:
         cache = self.model.parent / "engines" / "ort-trt"
         cache.mkdir(parents=True, exist_ok=True)
-        return {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
-                "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True}
+        return tensorrt_provider_options(cache)
 
 
 for _name, _cls in (("ort-cpu", OrtRunner), ("ort-cuda", OrtCudaRunner),

@@ -1,7 +1,9 @@
 """The `trt` backend: a native TensorRT engine built from the ONNX file, cached per GPU.
 
-* Building: TensorRT's ONNX parser, fp16 when the GPU has fast fp16, a timing cache
-  kept beside the engines (so rebuilding after a change is quick); fixed shapes.
+* Building: TensorRT's ONNX parser, a strongly typed network wherever TensorRT has them
+  (the engine computes in the graph's own precision; `engine.runners.trt_api` decides per
+  API generation, 10.x and 11.x alike), a timing cache kept beside the engines (so
+  rebuilding after a change is quick); fixed shapes.
 * Cache: `<model folder>/engines/<gpu>-sm<cc>-trt<version>/` holds
   `<name>-<onnx sha256[:16]>-<precision>.engine`, so a new ONNX file, another GPU or
   another TensorRT version builds anew and nothing stale is ever loaded.
@@ -9,7 +11,8 @@
   on that stream, and the engine's enqueue replayed as a CUDA graph after the first call
   when capture succeeds (it falls back to plain enqueues otherwise).
 
-Uses TensorRT's Python API (`tensorrt`, version 10) and cuda-python's runtime API.
+Uses TensorRT's Python API (`tensorrt` 10.x or 11.x; older ones with weak typing) and
+cuda-python's runtime API (`cuda.bindings.runtime`, or `cuda.cudart` before 12.6.1).
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
 from engine.errors import InputError
 from engine.runners.base import Runner, TensorSpec, register
+from engine.runners.trt_api import PRECISIONS, TrtApi, graph_precision, plan_build
 
 log = logging.getLogger(__name__)
 
@@ -81,25 +86,59 @@ def engine_path(model: Path, device: DeviceInfo, trt_version: str, precision: st
     return cache_folder(model, device, trt_version) / f"{model.stem}-{digest}-{precision}.engine"
 
 
-def build_engine(model: Path, precision: str = "fp16", force: bool = False) -> tuple[Path, float]:
-    """Build (or find) the engine for `model` on this GPU; returns (path, build seconds)."""
-    trt = _tensorrt()
-    path = engine_path(model, current_device(), trt.__version__, precision)
-    if path.is_file() and not force:
-        return path, 0.0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    logger = trt.Logger(trt.Logger.WARNING)
+@dataclass(frozen=True)
+class BuiltEngine:
+    """An engine on disk and how it came to be (`seconds` is 0 when it was cached)."""
+
+    path: Path
+    seconds: float
+    precision: str
+    trt_version: str
+    generation: str  # TrtApi.generation of the TensorRT that built it
+    device: DeviceInfo
+
+    def describe(self) -> str:
+        made = f"built in {self.seconds:.1f} s" if self.seconds else "cached"
+        typing = "weakly typed" if self.generation == "weak" else "strongly typed"
+        return (f"{self.precision} engine ({typing}), TensorRT {self.trt_version}, "
+                f"{self.device.name} (sm{self.device.major}{self.device.minor}), {made}: "
+                f"{self.path}")
+
+
+def _parse(trt: ModuleType, api: TrtApi, model: Path, logger: object) -> tuple:
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: explicit batch always
+    network = builder.create_network(api.network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(model.read_bytes()):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise InputError(f"TensorRT cannot parse {model}: {errors}")
+    return builder, network, parser
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def build_engine(model: Path, precision: str = "auto", force: bool = False) -> BuiltEngine:
+    """Build (or find) the engine for `model` on this GPU in `precision` ("auto": the
+    graph's own; see engine.runners.trt_api for what each TensorRT generation allows)."""
+    trt = _tensorrt()
+    api = TrtApi.of(trt)
+    device = current_device()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder, network, _parser = _parse(trt, api, model, logger)
+    plan = plan_build(api, graph_precision(trt, network), precision)
+    path = engine_path(model, device, api.version, plan.precision)
+    if path.is_file() and not force:
+        return BuiltEngine(path, 0.0, plan.precision, api.version, api.generation, device)
+    path.parent.mkdir(parents=True, exist_ok=True)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-    if precision == "fp16":
-        if not builder.platform_has_fast_fp16:
-            log.warning("this GPU has no fast fp16; building the engine in fp32")
+    if plan.fp16_flag:
+        if not getattr(builder, "platform_has_fast_fp16", True):
+            log.warning("this GPU has no fast fp16; TensorRT may still choose fp32 kernels")
         config.set_flag(trt.BuilderFlag.FP16)
     timing_path = path.parent / "timing.cache"
     cache = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file()
@@ -110,23 +149,21 @@ def build_engine(model: Path, precision: str = "fp16", force: bool = False) -> t
     seconds = time.perf_counter() - start
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build an engine for {model}")
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(bytes(serialized))
-    tmp.replace(path)
-    timing_tmp = timing_path.with_name(timing_path.name + ".part")
-    timing_tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
-    timing_tmp.replace(timing_path)
-    log.info("built %s in %.1f s", path, seconds)
-    return path, seconds
+    _write_atomically(path, bytes(serialized))
+    _write_atomically(timing_path, bytes(config.get_timing_cache().serialize()))
+    built = BuiltEngine(path, seconds, plan.precision, api.version, api.generation, device)
+    log.info("%s", built.describe())
+    return built
 
 
 class TrtRunner(Runner):
     backend = "trt"
 
-    def __init__(self, model: Path, precision: str = "fp16", cuda_graph: bool = True) -> None:
+    def __init__(self, model: Path, precision: str = "auto", cuda_graph: bool = True) -> None:
         super().__init__()
-        if precision not in ("fp32", "fp16"):
-            raise InputError(f"trt precision must be fp32 or fp16, got {precision!r}")
+        if precision not in PRECISIONS:
+            raise InputError(f"trt precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {precision!r}")
         self.model = Path(model)
         self.precision = precision
         self.use_graph = cuda_graph
@@ -134,7 +171,9 @@ class TrtRunner(Runner):
 
     def _load(self) -> None:
         trt, cudart = _tensorrt(), _cudart()
-        path, self.build_seconds = build_engine(self.model, self.precision)
+        self.built = build_engine(self.model, self.precision)
+        self.build_seconds = self.built.seconds
+        path = self.built.path
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
         self.engine = self._runtime.deserialize_cuda_engine(path.read_bytes())

@@ -1,0 +1,269 @@
+"""The TensorRT build code against fakes of each generation of TensorRT's Python API.
+
+TensorRT cannot be installed here, so each fake `tensorrt` module has exactly the
+attributes of its generation that the build touches, as NVIDIA documents them:
+
+* 8.6 (`weak`): `BuilderFlag.FP16`, `Builder.platform_has_fast_fp16`; no
+  `NetworkDefinitionCreationFlag.STRONGLY_TYPED` (it first appears in the 9.x Python API).
+* 10.3 and 10.12 (`strong-opt-in`): `STRONGLY_TYPED` = 1 beside `EXPLICIT_BATCH` = 0
+  (deprecated, ignored); the weak precision flags still there (deprecated in 10.12:
+  https://docs.nvidia.com/deeplearning/tensorrt/latest/getting-started/release-notes-10/10.12.0.html).
+* 11.4 (`strong-only`): `BuilderFlag.FP16`/`INT8`/`BF16`/`FP8`/`OBEY_PRECISION_CONSTRAINTS`,
+  `platform_has_fast_fp16`/`_int8` and `EXPLICIT_BATCH` removed; `STRONGLY_TYPED` kept,
+  ignored, and now 0 ("Migrating from TensorRT 10.x to 11.x", Python API reference:
+  https://docs.nvidia.com/deeplearning/tensorrt/latest/api/migration/tensorrt-10x-to-11x-python-api-reference.html).
+
+The fakes' parser reads the real ONNX file (with `onnx`) so a layer computes in half
+precision where the exported graph does. Each fake enforces what its TensorRT enforces on
+the calls made here: a strongly typed network takes no precision flag.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from google.protobuf.message import DecodeError
+
+from engine.avatar import load_bundle
+from engine.errors import InputError
+from engine.runners import trt_runner
+from engine.runners.trt_api import TrtApi, plan_build
+from engine.runners.trt_runner import DeviceInfo, build_engine
+
+onnx = pytest.importorskip("onnx")
+
+H200 = DeviceInfo("NVIDIA H200", 9, 0)
+WEAK_FLAGS = ("FP16", "INT8", "BF16", "FP8", "OBEY_PRECISION_CONSTRAINTS",
+              "PREFER_PRECISION_CONSTRAINTS")
+COMMON_FLAGS = ("DEBUG", "REFIT", "TF32", "SPARSE_WEIGHTS", "STRIP_PLAN")
+# version -> (generation, NetworkDefinitionCreationFlag members, weak precision API)
+GENERATIONS = {
+    "8.6.1": ("weak", {"EXPLICIT_BATCH": 0, "EXPLICIT_PRECISION": 1}, True),
+    "10.3.0": ("strong-opt-in", {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1,
+                                 "PREFER_JIT_PYTHON_PLUGINS": 2}, True),
+    "10.12.0": ("strong-opt-in", {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1,
+                                  "PREFER_JIT_PYTHON_PLUGINS": 2}, True),
+    "11.4.0": ("strong-only", {"STRONGLY_TYPED": 0, "PREFER_JIT_PYTHON_PLUGINS": 1,
+                               "PREFER_AOT_PYTHON_PLUGINS": 2}, False),
+}
+FLOAT16 = 10  # onnx.TensorProto.FLOAT16
+
+
+def _graph_is_half(model_bytes: bytes) -> bool:
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    return (any(t.data_type == FLOAT16 for t in graph.initializer)
+            or any(n.op_type == "Cast" and any(a.name == "to" and a.i == FLOAT16
+                                               for a in n.attribute) for n in graph.node))
+
+
+def fake_tensorrt(version: str) -> ModuleType:
+    """A `tensorrt` module of `version`'s API generation (see the module doc)."""
+    _, creation, weak = GENERATIONS[version]
+    trt = ModuleType("tensorrt")
+    trt.__version__ = version
+    trt.BuilderFlag = enum.Enum("BuilderFlag", COMMON_FLAGS + (WEAK_FLAGS if weak else ()))
+    trt.NetworkDefinitionCreationFlag = enum.IntEnum("NetworkDefinitionCreationFlag", creation)
+    trt.DataType = enum.Enum("DataType", ("FLOAT", "HALF", "INT32", "BOOL"))
+    trt.MemoryPoolType = enum.Enum("MemoryPoolType", ("WORKSPACE",))
+    strongly_typed_bit = (1 << creation["STRONGLY_TYPED"]) if "STRONGLY_TYPED" in creation \
+        else None
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, severity: int) -> None:
+            self.severity = severity
+
+    class Tensor:
+        def __init__(self, dtype: object) -> None:
+            self.dtype = dtype
+
+    class Layer:
+        num_outputs = 1
+
+        def __init__(self, dtype: object) -> None:
+            self._out = Tensor(dtype)
+
+        def get_output(self, index: int) -> Tensor:
+            assert index == 0
+            return self._out
+
+    class Network:
+        def __init__(self, flags: int) -> None:
+            self.flags = flags
+            self.layers: list[Layer] = []
+
+        @property
+        def strongly_typed(self) -> bool:
+            return strongly_typed_bit is not None and bool(self.flags & strongly_typed_bit)
+
+        @property
+        def num_layers(self) -> int:
+            return len(self.layers)
+
+        def get_layer(self, index: int) -> Layer:
+            return self.layers[index]
+
+    class OnnxParser:
+        def __init__(self, network: Network, logger: Logger) -> None:
+            self.network = network
+            self.num_errors = 0
+
+        def parse(self, model: bytes) -> bool:
+            try:
+                half = _graph_is_half(model)
+            except DecodeError:
+                self.num_errors = 1
+                return False
+            dtypes = [trt.DataType.FLOAT, trt.DataType.HALF if half else trt.DataType.FLOAT]
+            self.network.layers = [Layer(d) for d in dtypes]
+            return True
+
+        def get_error(self, index: int) -> str:
+            return "In node 0: not an ONNX model"
+
+    class TimingCache:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def serialize(self) -> bytes:
+            return b"timing:" + version.encode()
+
+    class Config:
+        def __init__(self) -> None:
+            self.flags: set = set()
+            self.pools: dict = {}
+            self.cache: TimingCache | None = None
+
+        def set_memory_pool_limit(self, pool: object, size: int) -> None:
+            self.pools[pool] = size
+
+        def set_flag(self, flag: object) -> None:
+            self.flags.add(flag)
+
+        def create_timing_cache(self, data: bytes) -> TimingCache:
+            return TimingCache(data)
+
+        def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            self.cache = cache
+            return True
+
+        def get_timing_cache(self) -> TimingCache:
+            return self.cache
+
+    class Builder:
+        builds: list[tuple[Network, Config]] = []
+
+        def __init__(self, logger: Logger) -> None:
+            self.logger = logger
+
+        def create_network(self, flags: int = 0) -> Network:
+            known = sum(1 << v for v in creation.values())
+            if flags & ~known:
+                raise TypeError(f"unknown NetworkDefinitionCreationFlag bits {flags:#x}")
+            return Network(flags)
+
+        def create_builder_config(self) -> Config:
+            return Config()
+
+        def build_serialized_network(self, network: Network, config: Config) -> bytes:
+            precision_flags = {f for f in config.flags if f.name in WEAK_FLAGS}
+            if network.strongly_typed and precision_flags:
+                raise RuntimeError("API Usage Error: a strongly typed network takes no "
+                                   f"precision flags, got {precision_flags}")
+            Builder.builds.append((network, config))
+            return b"engine:" + version.encode()
+
+    if weak:
+        Builder.platform_has_fast_fp16 = True
+        Builder.platform_has_fast_int8 = True
+    trt.Logger, trt.Builder, trt.OnnxParser = Logger, Builder, OnnxParser
+    return trt
+
+
+@pytest.fixture(params=list(GENERATIONS))
+def fake_trt(request, monkeypatch) -> ModuleType:  # noqa: ANN001
+    trt = fake_tensorrt(request.param)
+    monkeypatch.setattr(trt_runner, "_tensorrt", lambda: trt)
+    monkeypatch.setattr(trt_runner, "current_device", lambda: H200)
+    return trt
+
+
+def _generation(trt: ModuleType) -> str:
+    return GENERATIONS[trt.__version__][0]
+
+
+def test_each_fake_has_its_generation(fake_trt) -> None:
+    api = TrtApi.of(fake_trt)
+    assert api.generation == _generation(fake_trt)
+    if api.generation == "strong-only":  # what broke the build before
+        assert not hasattr(fake_trt.BuilderFlag, "FP16")
+        assert not hasattr(fake_trt.Builder, "platform_has_fast_fp16")
+
+
+def test_an_fp16_bundle_builds_in_fp16_on_every_generation(fake_trt, tiny_bundles,
+                                                            tmp_path) -> None:
+    model = _copy_model(tiny_bundles["fp16"], tmp_path)
+    built = build_engine(model)  # precision "auto": the graph's own
+    network, config = fake_trt.Builder.builds[-1]
+    assert built.precision == "fp16" and built.seconds > 0
+    assert built.path.read_bytes() == b"engine:" + fake_trt.__version__.encode()
+    if _generation(fake_trt) == "weak":
+        assert network.flags == 0 and {f.name for f in config.flags} == {"FP16"}
+    else:
+        assert network.strongly_typed and not config.flags
+    assert (built.path.parent / "timing.cache").is_file()
+    described = built.describe()
+    assert fake_trt.__version__ in described and "NVIDIA H200" in described
+    assert "fp16" in described and "sm90" in described
+    again = build_engine(model, "fp16")
+    assert again.path == built.path and again.seconds == 0.0  # cached
+    assert len(fake_trt.Builder.builds) == 1
+
+
+def test_an_fp32_bundle_asked_for_fp16(fake_trt, tiny_bundles, tmp_path) -> None:
+    model = _copy_model(tiny_bundles["fp32"], tmp_path)
+    if _generation(fake_trt) == "weak":
+        built = build_engine(model, "fp16")
+        _, config = fake_trt.Builder.builds[-1]
+        assert built.precision == "fp16" and {f.name for f in config.flags} == {"FP16"}
+    else:  # strongly typed: says which export gives fp16, builds nothing
+        with pytest.raises(InputError, match="export the avatar in fp16"):
+            build_engine(model, "fp16")
+        assert not fake_trt.Builder.builds
+        assert not list(tmp_path.rglob("*.engine"))
+    built = build_engine(model)
+    assert built.precision == "fp32"
+    network, config = fake_trt.Builder.builds[-1]
+    assert not config.flags
+    assert network.strongly_typed == (_generation(fake_trt) != "weak")
+
+
+def test_an_fp16_bundle_asked_for_fp32_says_so(fake_trt, tiny_bundles, tmp_path) -> None:
+    with pytest.raises(InputError, match="graph is fp16"):
+        build_engine(_copy_model(tiny_bundles["fp16"], tmp_path), "fp32")
+
+
+def test_a_file_the_parser_refuses_is_an_input_error(fake_trt, tmp_path) -> None:
+    model = tmp_path / "generator.onnx"
+    model.write_bytes(b"not an onnx file")
+    with pytest.raises(InputError, match="TensorRT cannot parse"):
+        build_engine(model)
+
+
+def test_unknown_precisions_are_refused() -> None:
+    api = TrtApi("11.4.0", has_strongly_typed=True, has_fp16_flag=False)
+    with pytest.raises(InputError, match="auto, fp16, fp32"):
+        plan_build(api, "fp32", "int8")
+
+
+def _copy_model(bundle_root: Path, tmp_path: Path) -> Path:
+    """The bundle's generator in a folder of its own (engines are cached beside it)."""
+    source = load_bundle(bundle_root).model_path("generator")
+    model = tmp_path / source.name
+    model.write_bytes(source.read_bytes())
+    return model
