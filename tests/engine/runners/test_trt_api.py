@@ -267,3 +267,26 @@ def _copy_model(bundle_root: Path, tmp_path: Path) -> Path:
     model = tmp_path / source.name
     model.write_bytes(source.read_bytes())
     return model
+
+
+def test_build_engine_says_precision_version_and_gpu(tiny_bundles, tmp_path, monkeypatch,
+                                                     capsys) -> None:
+    import shutil
+
+    import engine.runners
+    from dancenow.cli import main
+
+    trt = fake_tensorrt("11.4.0")
+    monkeypatch.setattr(trt_runner, "_tensorrt", lambda: trt)
+    monkeypatch.setattr(trt_runner, "current_device", lambda: H200)
+    status = {**engine.runners.available_backends(), "trt": None}
+    monkeypatch.setattr(engine.runners, "available_backends", lambda: status)
+    bundle = shutil.copytree(tiny_bundles["fp16"], tmp_path / "avatar")
+    assert main(["-q", "build-engine", str(bundle)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(":")[0] for ln in lines] == list(load_bundle(bundle).models)
+    for line in lines:
+        assert "fp16 engine (strongly typed), TensorRT 11.4.0, NVIDIA H200 (sm90), built" \
+            in line, line
+    assert main(["-q", "build-engine", str(bundle), "--precision", "fp32"]) == 2
+    assert "graph is fp16" in capsys.readouterr().err
