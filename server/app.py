@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -55,7 +56,17 @@ from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationEr
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
 from engine.threadnames import named_executor
-from server import validate
+from server import validate, whip
+from server.http import (
+    CONFIG,
+    JSON_TYPE,
+    MANAGER,
+    MAX_BODY,
+    PENDING,
+    VIEWERS,
+    error,
+    read_json,
+)
 from server.session import (
     ServerBusy,
     Session,
@@ -63,27 +74,27 @@ from server.session import (
     SessionManager,
     SessionOptions,
 )
+from server.viewer import ViewerManager
+from server.whip import SDP_TYPE
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-MAX_BODY = 256 * 1024
-MANAGER = web.AppKey("manager", SessionManager)
-CONFIG = web.AppKey("config", object)
-PENDING = web.AppKey("pending", list)  # [bodies being read now]
-BODY_TIMEOUT = 10.0  # seconds for a request body to arrive
-MAX_PENDING_BODIES = 32  # request bodies on their way at once
-JSON_TYPE = "application/json"
-CORS_METHODS = "GET, POST, OPTIONS"
+CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 IO_POOL = "dancenow-io"  # the name of the threads of the server's pool for blocking work
 SECRET_HEADER = "X-Session-Secret"  # a session's secret, to read its statistics in full
 CORS_HEADERS = f"Content-Type, Authorization, {SECRET_HEADER}"
 FORBIDDEN = "unknown session or wrong secret (send the secret of the offer's answer)"
 
 
+_RESOURCE = re.compile(r"^(/whi[pe]/resource/)[^/]+")
+
+
 def _without_query(url: str) -> str:
-    """`url` without its query string and fragment."""
-    return url.split("?", 1)[0].split("#", 1)[0]
+    """`url` without its query string and fragment, and with a WHIP or WHEP resource's
+    name (its capability) left out."""
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    return _RESOURCE.sub(r"\1...", path)
 
 
 class AccessLog(AccessLogger):
@@ -119,10 +130,7 @@ class ServeConfig:
     token: str | None = None
     session: SessionOptions = SessionOptions()
     allow_origins: tuple[str, ...] = ()  # cross-origin pages allowed, "scheme://host[:port]"
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+    max_viewers: int = 8  # WHEP viewers per stream
 
 
 @web.middleware
@@ -163,23 +171,31 @@ def _cors(response: web.StreamResponse, origin: str) -> None:
     response.headers["Vary"] = "Origin"
 
 
+def _speaks_sdp(request: web.Request) -> bool:
+    """WHIP and WHEP routes, which take SDP bodies (and check their types themselves)."""
+    return request.path.startswith(("/whip", "/whep"))
+
+
 @web.middleware
 async def _origin(request: web.Request, handler):  # noqa: ANN001, ANN202
     """Same-origin or allowed origins only; CORS preflights answered for those alone."""
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         if origin is None or not _origin_allowed(request, origin):
-            return _error(403, f"origin {origin!r} is not allowed (see --allow-origin)")
+            return error(403, f"origin {origin!r} is not allowed (see --allow-origin)")
         response = web.Response(status=204)
         _cors(response, origin)
         response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
         response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
         response.headers["Access-Control-Max-Age"] = "600"
+        if _speaks_sdp(request):
+            response.headers["Accept-Post"] = SDP_TYPE
         return response
     if origin is not None and not _origin_allowed(request, origin):
-        return _error(403, f"origin {origin!r} is not allowed (see --allow-origin)")
-    if request.method == "POST" and request.content_type != JSON_TYPE:
-        return _error(415, f"send the body as {JSON_TYPE}")
+        return error(403, f"origin {origin!r} is not allowed (see --allow-origin)")
+    if request.method == "POST" and request.content_type != JSON_TYPE \
+            and not _speaks_sdp(request):
+        return error(415, f"send the body as {JSON_TYPE}")
     response = await handler(request)
     if origin is not None and origin.strip().rstrip("/").lower() != _own_origin(request):
         _cors(response, origin)
@@ -198,31 +214,10 @@ def _has_token(request: web.Request) -> bool:
 @web.middleware
 async def _auth(request: web.Request, handler):  # noqa: ANN001, ANN202
     token = request.app[CONFIG].token
-    public = request.path == "/" or request.path.startswith("/static/")
+    public = request.path == "/" or request.path.startswith(("/static/", "/watch/"))
     if token and not public and not _has_token(request):
-        return _error(401, "missing or wrong token (Authorization: Bearer ...)")
+        return error(401, "missing or wrong token (Authorization: Bearer ...)")
     return await handler(request)
-
-
-async def _json_body(request: web.Request) -> dict:
-    """The request's JSON object, read within BODY_TIMEOUT (408) and MAX_BODY (413)."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY,
-                                            actual_size=request.content_length)
-    pending = request.app[PENDING]
-    if len(pending) >= MAX_PENDING_BODIES:
-        raise web.HTTPServiceUnavailable(text="too many request bodies on their way")
-    pending.append(request)
-    try:
-        text = await asyncio.wait_for(request.text(), BODY_TIMEOUT)
-    except TimeoutError:
-        raise web.HTTPRequestTimeout(
-            text=f"the body did not arrive within {BODY_TIMEOUT:g} s") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"the body is not UTF-8: {exc}") from exc
-    finally:
-        pending.remove(request)
-    return validate.parse_json_object(text)
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -252,7 +247,7 @@ async def avatars(request: web.Request) -> web.Response:
 async def offer(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     try:
-        body = await _json_body(request)
+        body = await read_json(request)
         sdp, kind = body.get("sdp"), body.get("type")
         if not isinstance(sdp, str) or kind != "offer":
             raise InputError('expected {"sdp": "...", "type": "offer"}')
@@ -261,24 +256,25 @@ async def offer(request: web.Request) -> web.Response:
         if avatar not in manager.avatars:
             raise InputError(f"unknown avatar {avatar!r}; serving {', '.join(manager.avatars)}")
     except InputError as exc:
-        return _error(400, str(exc))
+        return error(400, str(exc))
     if manager.full:
-        return _error(503, f"the server is busy: {manager.max_sessions} session(s) live")
+        return error(503, f"the server is busy: {manager.max_sessions} session(s) live")
     try:
         session = await manager.open(RTCSessionDescription(sdp=sdp, type=kind), avatar)
     except InputError as exc:
-        return _error(400, str(exc))
+        return error(400, str(exc))
     except SessionClosed as exc:
-        return _error(409, f"the session was stopped before it was answered ({exc})")
+        return error(409, f"the session was stopped before it was answered ({exc})")
     except ServerBusy:
-        return _error(503, f"the server is busy: {manager.max_sessions} session(s) live")
+        return error(503, f"the server is busy: {manager.max_sessions} session(s) live")
     except (ValueError, InvalidAccessError, InvalidStateError, OperationError) as exc:
         # what the checks above did not foresee: aiortc refused the offer
         log.warning("offer refused by the peer connection: %s: %s", type(exc).__name__, exc)
-        return _error(400, f"the offer could not be answered ({type(exc).__name__}: {exc})")
+        return error(400, f"the offer could not be answered ({type(exc).__name__}: {exc})")
     answer = session.pc.localDescription
     return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id,
-                              "secret": session.secret, "avatar": avatar})
+                              "secret": session.secret, "avatar": avatar,
+                              "stream": session.stream})
 
 
 def _session(request: web.Request, body: dict) -> Session | None:
@@ -317,28 +313,28 @@ async def stats(request: web.Request) -> web.Response:
 async def post_stats(request: web.Request) -> web.Response:
     """Glass-to-glass samples from the page of a session (with its secret)."""
     try:
-        body = await _json_body(request)
+        body = await read_json(request)
         samples = validate.latency_samples(body.get("glass_to_glass_ms", []))
         session = _session(request, body)
         if session is None:
-            return _error(403, FORBIDDEN)
+            return error(403, FORBIDDEN)
         session.add_glass_to_glass(samples)
     except InputError as exc:
-        return _error(400, str(exc))
+        return error(400, str(exc))
     return web.json_response({"ok": True})
 
 
 async def control(request: web.Request) -> web.Response:
     """Calibrate, reset or stop a session (with its secret)."""
     try:
-        body = await _json_body(request)
+        body = await read_json(request)
         action = validate.optional_string(body, "action")
         session = _session(request, body)
         if session is None:
-            return _error(403, FORBIDDEN)
+            return error(403, FORBIDDEN)
         session.control(str(action))
     except InputError as exc:
-        return _error(400, str(exc))
+        return error(400, str(exc))
     return web.json_response({"ok": True})
 
 
@@ -355,6 +351,7 @@ async def _io_pool(app: web.Application) -> None:
 
 
 async def _shutdown(app: web.Application) -> None:
+    await app[VIEWERS].close_all()
     await app[MANAGER].close_all()
 
 
@@ -363,11 +360,15 @@ def create_app(config: ServeConfig) -> web.Application:
         raise InputError("serve at least one avatar")
     if config.max_sessions < 1:
         raise InputError("--max-sessions must be at least 1")
+    if config.max_viewers < 0:
+        raise InputError("--max-viewers must be 0 or more")
     app = web.Application(middlewares=[_json_errors, _origin, _auth],
                           client_max_size=MAX_BODY)
     app[CONFIG] = config
     app[PENDING] = []
     app[MANAGER] = SessionManager(config.avatars, config.max_sessions, config.session)
+    app[VIEWERS] = ViewerManager(config.max_viewers, config.session)
+    whip.add_routes(app)
     app.router.add_get("/", index)
     app.router.add_get("/static/{name:.+}", static)
     app.router.add_get("/avatars", avatars)

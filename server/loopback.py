@@ -15,7 +15,7 @@ import time
 
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
 from server import framecode
 from server.jitter import use_marker_jitter_buffer
@@ -64,15 +64,21 @@ class PerformerTrack(VideoStreamTrack):
 
 
 class LoopbackClient:
-    def __init__(self, frames: list[np.ndarray]) -> None:
-        self.pc = RTCPeerConnection()
+    """The page's part: camera out, avatar back on one connection (`direction`
+    "sendrecv"), or a WHIP client's: camera out only ("sendonly", no control channel)."""
+
+    def __init__(self, frames: list[np.ndarray], direction: str = "sendrecv") -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.direction = direction
         self.camera = PerformerTrack(frames)
         self.received: list[tuple[float, np.ndarray]] = []
         self.round_trips: list[tuple[float, float]] = []  # (arrival, seconds since capture)
         self.poses: list[list] = []  # poses the server sent (while the overlay is on)
         self._reader: asyncio.Task | None = None
-        self.control = self.pc.createDataChannel(CONTROL_CHANNEL)
-        self.control.on("message", self._on_control)
+        self.control = None
+        if direction == "sendrecv":
+            self.control = self.pc.createDataChannel(CONTROL_CHANNEL)
+            self.control.on("message", self._on_control)
 
     def _on_control(self, message: str | bytes) -> None:
         try:
@@ -90,7 +96,7 @@ class LoopbackClient:
         self.control.send(json.dumps({"overlay": on}))
 
     async def offer(self) -> dict:
-        transceiver = self.pc.addTransceiver(self.camera, direction="sendrecv")
+        transceiver = self.pc.addTransceiver(self.camera, direction=self.direction)
         use_marker_jitter_buffer(transceiver.receiver)  # as a browser: no frame held back
 
         @self.pc.on("track")
@@ -124,6 +130,47 @@ class LoopbackClient:
         since = times[0] + skip_seconds if start is None else start
         times = [t for t in times if t >= since] or times[-1:]
         return (len(times) - 1) / (times[-1] - times[0]) if times[-1] > times[0] else 0.0
+
+    async def close(self) -> None:
+        await self.pc.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+
+class LoopbackViewer:
+    """A WHEP player: receives a stream's avatar, and the arrival time of each frame code
+    (compared with the performer's capture times, the viewer's round trip)."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.received: list[tuple[float, int | None]] = []  # (arrival, frame code)
+        self._reader: asyncio.Task | None = None
+
+    async def offer(self) -> str:
+        transceiver = self.pc.addTransceiver("video", direction="recvonly")
+        use_marker_jitter_buffer(transceiver.receiver)
+
+        @self.pc.on("track")
+        def on_track(track) -> None:  # noqa: ANN001
+            self._reader = asyncio.ensure_future(self._read(track))
+
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp
+
+    async def answer(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+
+    async def _read(self, track) -> None:  # noqa: ANN001
+        source = TrackSource(track)
+        while (frame := await source.recv()) is not None:
+            self.received.append((frame.captured, frame.id))
+
+    def fps(self, start: float) -> float:
+        """Frames received per second from `start` (perf_counter) on."""
+        times = [t for t, _ in self.received if t >= start]
+        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and \
+            times[-1] > times[0] else 0.0
 
     async def close(self) -> None:
         await self.pc.close()

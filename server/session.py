@@ -1,8 +1,10 @@
-"""One browser session: an aiortc peer connection and a live pipeline, and their end.
+"""One performer's session: an aiortc peer connection and a live pipeline, and their end.
 
 A session starts from the browser's offer: the incoming video track feeds a
 `LivePipeline`, whose output goes back as an `AvatarTrack` on the same connection
-(VP8 preferred by default). On the client's "control" data channel the session asks,
+(VP8 preferred by default), and to the session's stream (`broadcast`: its WHEP viewers,
+`server.viewer`). A WHIP session (`ingest_only`) only brings the camera in; its avatar
+goes to the stream alone. On the client's "control" data channel the session asks,
 once a second, for the camera frame rate it keeps up with (`server.sendrate`), tells the
 tracking mode (what the camera shows of the performer: `LiveFrame.mode`) whenever it
 changes and with that once-a-second message, and sends each frame's pose while the
@@ -44,14 +46,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSctpTransport, RTCSessionDescription
+from aiortc import RTCSctpTransport, RTCSessionDescription
 from aiortc.exceptions import InvalidStateError
 
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.timing import summarize_ms
+from server.broadcast import Broadcast
 from server.jitter import MarkerJitterBuffer, use_marker_jitter_buffer
+from server.peer import IceServer, new_peer_connection, prefer_codec, take_dtls_server_role
 from server.sendrate import SendRate
 from server.tracks import AvatarTrack, TrackSource
 
@@ -82,6 +86,7 @@ class SessionOptions:
     connect_timeout: float = 10.0  # seconds from the answer to "connected", or it ends
     disconnect_grace: float = 3.0  # seconds "disconnected" before it ends
     media_timeout: float = 5.0  # seconds without a video frame from a connected client
+    ice_servers: tuple[IceServer, ...] = ()  # STUN/TURN servers (none: host candidates)
 
     def __post_init__(self) -> None:
         """Reject timeouts that are not positive (they would end every session)."""
@@ -152,20 +157,28 @@ class Session:
     """One browser's peer connection and live pipeline (see the module doc)."""
 
     def __init__(self, avatars: dict[str, AvatarBundle], avatar: str,
-                 options: SessionOptions) -> None:
+                 options: SessionOptions, ingest_only: bool = False) -> None:
+        """`ingest_only`: the connection only brings the camera in (WHIP); the avatar
+        goes out to the stream's viewers alone."""
         self.id = secrets.token_urlsafe(SECRET_BYTES)  # unguessable: ids are not credentials
         # told to the client in the answer only; it alone may control this session
         self.secret = secrets.token_urlsafe(SECRET_BYTES)
+        # the WHIP resource's name (its URL is the capability to end the session)
+        self.resource = secrets.token_urlsafe(SECRET_BYTES)
+        self.stream = secrets.token_urlsafe(12)  # the public name viewers watch it by
+        self.broadcast = Broadcast(self.stream)
+        self.ingest_only = ingest_only
         self.avatars = avatars
         self.avatar = avatar
         self.options = options
-        self.pc = RTCPeerConnection()
+        self.pc = new_peer_connection(options.ice_servers)
         self.track = AvatarTrack()
         self.pipeline: LivePipeline | None = None
         self.source: TrackSource | None = None
         self._run: asyncio.Task | None = None
         self._closing: asyncio.Task | None = None
         self.closed = asyncio.Event()
+        self.patches = 0  # trickle requests to its resource so far
         self.started = time.time()
         self.glass: deque[float] = deque(maxlen=600)  # glass-to-glass ms from the page
         self._control = None  # the client's control data channel
@@ -233,6 +246,7 @@ class Session:
         await self.pc.setRemoteDescription(offer)
         if not video.done():
             raise InputError("the offer has no video track to animate")
+        take_dtls_server_role(self.pc)
         if self.pc.sctp is not None:
             _guard_text_messages(self.pc.sctp, self.guard)
         self._video = video.result()
@@ -256,8 +270,8 @@ class Session:
             raise SessionClosed(f"session {self.id} was stopped while it was loading")
         self.pipeline = pipeline
         try:
-            sender = self.pc.addTrack(self.track)
-            self._prefer_codec(sender)
+            if not self.ingest_only:
+                prefer_codec(self.pc, self.pc.addTrack(self.track), self.options.codec)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         except InvalidStateError as exc:  # the connection was closed meanwhile
             if self._closing is None:
@@ -307,20 +321,12 @@ class Session:
                 self.close_soon(f"no video for {self.options.media_timeout:g} s")
                 return
 
-    def _prefer_codec(self, sender: RTCRtpSender) -> None:
-        wanted = f"video/{self.options.codec}".lower()
-        codecs = [c for c in RTCRtpSender.getCapabilities("video").codecs
-                  if c.mimeType.lower() in (wanted, "video/rtx")]
-        for transceiver in self.pc.getTransceivers():
-            if transceiver.sender is sender and any(c.mimeType.lower() == wanted
-                                                    for c in codecs):
-                transceiver.setCodecPreferences(codecs)
-
     async def _pipeline_task(self) -> None:
         try:
             await self.pipeline.run(self.source, self._sink)
         finally:
             self.track.finish()
+            self.broadcast.finish()
             self.close_soon("the pipeline ended")
 
     def _on_control_message(self, message: str | bytes) -> None:
@@ -391,6 +397,7 @@ class Session:
 
     async def _sink(self, frame: LiveFrame) -> None:
         await self.track.sink(frame)
+        await self.broadcast.publish(frame)
         self._tell_mode(frame.mode)
         if self.overlay and frame.normalized is not None:
             points = [[None, None] if not np.isfinite(p[:2]).all() else
@@ -418,7 +425,8 @@ class Session:
         pipe = self.pipeline.snapshot() if self.pipeline else {}
         glass = summarize_ms([g / 1e3 for g in self.glass]) if self.glass else None
         return {"id": self.id, "avatar": self.avatar, "state": self.pc.connectionState,
-                "phase": self.state,
+                "phase": self.state, "stream": self.stream, "ingest_only": self.ingest_only,
+                "viewers": self.broadcast.viewers,
                 "seconds": round(time.time() - self.started, 1), **pipe,
                 "frames_sent": self.track.frames_sent,
                 "frame_codes_seen": self.source.codes_seen if self.source else 0,
@@ -458,6 +466,7 @@ class Session:
             await asyncio.gather(self._run, return_exceptions=True)
         self.track.finish()
         self.track.stop()
+        self.broadcast.finish()
         await self.pc.close()
         if pipeline is not None:
             await asyncio.get_running_loop().run_in_executor(None, pipeline.close)
@@ -483,11 +492,20 @@ class SessionManager:
         """Whether every place is taken by a session that is loading or live."""
         return len(self.sessions) >= self.max_sessions
 
-    async def open(self, offer: RTCSessionDescription, avatar: str) -> Session:
+    def by_stream(self, stream: str) -> Session | None:
+        return next((s for s in self.sessions.values() if s.stream == stream), None)
+
+    def by_resource(self, resource: str) -> Session | None:
+        """The session whose WHIP resource is `resource` (compared in constant time)."""
+        return next((s for s in self.sessions.values()
+                     if hmac.compare_digest(s.resource.encode(), resource.encode())), None)
+
+    async def open(self, offer: RTCSessionDescription, avatar: str,
+                   ingest_only: bool = False) -> Session:
         """A session answering `offer`. Raises InputError for an offer without video,
         ServerBusy when no place is left once it is validated, and SessionClosed when the
         session was stopped before its answer; each releases everything at once."""
-        session = Session(self.avatars, avatar, self.options)
+        session = Session(self.avatars, avatar, self.options, ingest_only)
         try:
             await session.accept(offer)
             if self.full:

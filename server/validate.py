@@ -95,8 +95,15 @@ def static_name(name: str) -> bool:
     return all(len(part) <= MAX_NAME_PART for part in name.split("/"))
 
 
-def check_offer_sdp(sdp: str) -> None:
-    """Refuse an offer's SDP that a peer connection could not answer (InputError)."""
+VIDEO_DIRECTIONS = {"send": ("sendrecv", "sendonly"),  # the client sends its camera
+                    "receive": ("sendrecv", "recvonly")}  # the client plays the avatar
+
+
+def check_offer_sdp(sdp: str, video: str = "send") -> None:
+    """Refuse an offer's SDP that a peer connection could not answer (InputError).
+
+    `video` is what the offer's video must do: "send" (a camera; WHIP and the page) or
+    "receive" (a player; WHEP)."""
     from aiortc.codecs import CODECS
     from aiortc.rtcpeerconnection import find_common_codecs
     from aiortc.sdp import SessionDescription
@@ -112,7 +119,13 @@ def check_offer_sdp(sdp: str) -> None:
             StopIteration) as exc:
         raise InputError(f"malformed offer SDP ({type(exc).__name__}: {exc})") from exc
     if not any(m.kind == "video" for m in parsed.media):
-        raise InputError("the offer has no video: send the camera's track")
+        raise InputError("the offer has no video: send the camera's track" if video == "send"
+                         else "the offer has no video to receive the avatar on")
+    if not any(m.kind == "video" and m.direction in VIDEO_DIRECTIONS[video]
+               for m in parsed.media):
+        raise InputError("the offer's video is not sent (a=sendonly or a=sendrecv)"
+                         if video == "send" else
+                         "the offer's video does not receive (a=recvonly or a=sendrecv)")
     mids = [m.rtp.muxId for m in parsed.media]
     if not all(mids) or len(set(mids)) != len(mids):
         raise InputError("every media section of the offer needs its own a=mid")

@@ -2,8 +2,11 @@
 
 aiohttp serves the page and the signalling (POST /offer, as in aiortc's examples);
 each browser gets its own peer connection and live pipeline, and the avatar comes back
-on the same connection. GET /stats shows per session the frame rates, dropped frames,
-per-stage latency and the glass-to-glass latency the page measures. The server binds
+on the same connection. WHIP (POST /whip, as OBS Studio and GStreamer send) brings a
+camera in; every session's avatar is a stream its audience watches over WHEP
+(POST /whep/<stream>) or on its viewer page (/watch/<stream>). GET /stats shows per
+session the frame rates, dropped frames, per-stage latency and the glass-to-glass
+latency the page measures. The server binds
 127.0.0.1 unless --host says otherwise and warns when it listens publicly without a
 --token.
 """
@@ -44,6 +47,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "answer, freeing its slot")
     p.add_argument("--media-timeout", type=_seconds, default=5.0, metavar="S",
                    help="end a connected session that has sent no video for S seconds")
+    p.add_argument("--max-viewers", type=int, default=8, metavar="N",
+                   help="WHEP viewers per stream, counted apart from --max-sessions")
+    p.add_argument("--ice-server", action="append", default=[], metavar="URL",
+                   help="a STUN or TURN server for the peer connections, as stun:host[:port] "
+                        "or turn:host[:port] (repeat for several; default: none, host "
+                        "candidates only); told to WHIP and WHEP clients in Link headers")
+    p.add_argument("--turn-username", help="username for the turn: servers")
+    p.add_argument("--turn-credential", help="credential (password) for the turn: servers")
     p.add_argument("--stage-nice", type=_nice, default=0, metavar="N",
                    help="run the pipelines' compute threads N steps nicer (0-19, Linux) so "
                         "the network loop stays responsive when sessions outnumber what "
@@ -80,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import InputError
     from engine.pipeline import PipelineConfig
     from server.app import SERVER_SETTINGS, ServeConfig, create_app
+    from server.peer import IceServer
     from server.session import SessionOptions
 
     paths = args.avatar or [str(DEMO_LIVE_AVATAR), str(DEMO_AVATAR)]
@@ -95,13 +107,18 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in LOCAL_HOSTS and not args.token:
         log.warning("listening on %s without --token: anyone who can reach this port can "
                     "start sessions", args.host)
+    ice = tuple(IceServer(url, args.turn_username if url.startswith("turn") else None,
+                          args.turn_credential if url.startswith("turn") else None)
+                for url in args.ice_server)
     pipeline = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
                               pose_threads=1, stage_nice=args.stage_nice)
     app = create_app(ServeConfig(avatars=avatars, max_sessions=args.max_sessions,
                                  token=args.token, allow_origins=tuple(args.allow_origin),
+                                 max_viewers=args.max_viewers,
                                  session=SessionOptions(codec=args.codec, pipeline=pipeline,
                                                         connect_timeout=args.connect_timeout,
-                                                        media_timeout=args.media_timeout)))
+                                                        media_timeout=args.media_timeout,
+                                                        ice_servers=ice)))
     log.info("serving %s on http://%s:%d/", ", ".join(avatars), args.host, args.port)
     web.run_app(app, host=args.host, port=args.port, print=None, **SERVER_SETTINGS)
     return 0

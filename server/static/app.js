@@ -237,6 +237,7 @@
       const answer = await api("/offer", { sdp: pc.localDescription.sdp, type: "offer", avatar: $("avatar").value || undefined });
       session = answer.session;
       secret = answer.secret;
+      showWatchLink(answer.stream);
       await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
     } catch (err) {
       say("Could not connect: " + err.message);
@@ -248,6 +249,14 @@
     $("calibrate").disabled = false; $("stop").disabled = false;
   }
 
+  // The audience's page for this session's stream (WHEP), or none.
+  function showWatchLink(stream) {
+    $("watch").hidden = !stream;
+    const link = $("watchLink");
+    link.href = stream ? "/watch/" + encodeURIComponent(stream) : "#";
+    link.textContent = stream ? new URL(link.href, location.href).href : "";
+  }
+
   async function stop() {
     watching++;
     if (session) api("/control", { session, secret, action: "stop" }).catch(() => {});
@@ -257,6 +266,7 @@
     if (localStream) localStream.getTracks().forEach((t) => t.stop());
     pc = null; session = null; secret = null; localStream = null; sender = null;
     showMode(null);
+    showWatchLink(null);
     $("start").disabled = false; $("calibrate").disabled = true; $("stop").disabled = true;
   }
 

@@ -1,0 +1,78 @@
+"""The peer connections the server makes, configured alike for the page, WHIP and WHEP.
+
+* ICE servers: only those configured (`--ice-server`); aiortc would otherwise ask a public
+  STUN server, and a server reachable at its own address needs none.
+* DTLS role: an offer that leaves the role open (`a=setup:actpass`, as browsers, OBS and
+  GStreamer send) gets an answer in which the server is the DTLS server
+  (`a=setup:passive`). As DTLS client aiortc offers only ECDHE-ECDSA cipher suites, which
+  a peer with an RSA certificate (GStreamer 1.22's webrtcbin) cannot take; as DTLS server
+  it meets any client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
+
+from engine.errors import InputError
+
+ICE_SCHEMES = ("stun:", "turn:", "turns:")
+
+
+@dataclass(frozen=True)
+class IceServer:
+    url: str  # stun:host[:port], turn:host[:port][?transport=udp|tcp], turns:...
+    username: str | None = None  # for turn(s) only
+    credential: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(ICE_SCHEMES) or any(c in self.url for c in '<>"\r\n '):
+            raise InputError(f"an ICE server is stun:, turn: or turns: host[:port], got "
+                             f"{self.url!r}")
+        if self.url.startswith("turn") and not (self.username and self.credential):
+            raise InputError(f"{self.url}: a TURN server needs a username and a credential")
+        if any(c in (self.username or "") + (self.credential or "") for c in '"\r\n'):
+            raise InputError("a TURN username or credential cannot hold quotes or newlines")
+
+    def rtc(self) -> RTCIceServer:
+        return RTCIceServer(urls=self.url, username=self.username, credential=self.credential)
+
+    def link(self) -> str:
+        """This server as a `Link` header value (RFC 9725 section 4.6)."""
+        value = f'<{self.url}>; rel="ice-server"'
+        if self.username and self.credential:
+            value += (f'; username="{self.username}"; credential="{self.credential}"; '
+                      'credential-type="password"')
+        return value
+
+
+def new_peer_connection(ice_servers: tuple[IceServer, ...] = ()) -> RTCPeerConnection:
+    """A peer connection that uses exactly `ice_servers` (none: host candidates only)."""
+    return RTCPeerConnection(RTCConfiguration(iceServers=[s.rtc() for s in ice_servers]))
+
+
+def take_dtls_server_role(pc: RTCPeerConnection) -> None:
+    """Be the DTLS server wherever the remote offer left the role open (call after
+    `setRemoteDescription(offer)`, before `createAnswer`). aiortc keeps the role on its
+    DTLS transports (a private attribute, "auto" while open)."""
+    transports = [t.receiver.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        transports.append(pc.sctp.transport)
+    for transport in transports:
+        if getattr(transport, "_role", None) == "auto":
+            transport._set_role("server")
+
+
+def prefer_codec(pc: RTCPeerConnection, sender: RTCRtpSender, codec: str) -> None:
+    """Send `codec` (e.g. "VP8") on `sender` when the remote offer takes it; otherwise
+    leave the choice to the offer's order (a player that offers H.264 alone gets H.264)."""
+    wanted = f"video/{codec}".lower()
+    remote = pc.remoteDescription.sdp.lower() if pc.remoteDescription else ""
+    if f" {codec.lower()}/90000" not in remote:
+        return
+    codecs = [c for c in RTCRtpSender.getCapabilities("video").codecs
+              if c.mimeType.lower() in (wanted, "video/rtx")]
+    for transceiver in pc.getTransceivers():
+        if transceiver.sender is sender and any(c.mimeType.lower() == wanted for c in codecs):
+            transceiver.setCodecPreferences(codecs)
