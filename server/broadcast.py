@@ -1,74 +1,231 @@
-"""A session's avatar for its audience: each finished frame, rendered once, handed to
-every viewer's track.
+"""A session's avatar for its audience: each finished frame rendered once, encoded once per
+codec, and the same encoded frames sent to every viewer.
 
-`Broadcast.publish` puts the frame into each subscriber's own latest-frame slot, so a slow
-viewer drops frames without holding back the performer or the other viewers; `finish`
-ends every viewer's track. Each viewer's connection encodes on its own (aiortc keeps an
-encoder per sender), which is what a viewer costs.
+aiortc sends what a track gives it: frames, which each sender encodes on its own, or
+encoded packets, which it only packetizes (`RTCRtpSender`, `Encoder.pack`). The viewers'
+tracks give packets, so a viewer costs packetizing, encryption and sending, not an
+encoder: `Broadcast` keeps one `SharedEncoder` per codec the viewers negotiated.
+
+* The newest frame wins: while the encoder works, newer frames replace older ones.
+* A viewer starts at a keyframe (asked for when it joins). One that falls
+  `VIEWER_QUEUE` packets behind drops what it holds and waits for the next keyframe,
+  which it asks for, so it never decodes a broken picture. Every `KEYFRAME_EVERY` seconds
+  a keyframe comes anyway (a viewer that lost packets recovers by then).
+* `finish` ends every viewer's track.
 """
 
 from __future__ import annotations
 
+import asyncio
+import fractions
 import logging
+import time
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from engine.pipeline import LiveFrame
-from server.tracks import AvatarTrack
+from engine.pipeline.slot import LatestSlot
+from server import framecode
+from server.videoframes import video_frame
 
 log = logging.getLogger(__name__)
 
+VIDEO_CLOCK = 90_000
+KEYFRAME_EVERY = 2.0  # seconds between keyframes without a request
+VIEWER_QUEUE = 30  # encoded frames a viewer may fall behind before it starts over
+BITRATE = 1_500_000  # bits a second of the shared encoders
+# PyAV encoder and options per negotiated codec: realtime, no frames held back
+ENCODERS = {
+    "video/vp8": ("libvpx", {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0",
+                             "error-resilient": "1", "static-thresh": "1"}),
+    "video/h264": ("libx264", {"preset": "ultrafast", "tune": "zerolatency", "bframes": "0",
+                               "repeat-headers": "1"}),
+}
 
-class ViewerTrack(AvatarTrack):
-    """The avatar as one viewer receives it (frame codes drawn as for the performer)."""
+
+class SharedEncoder:
+    """One codec's encoder for a stream (runs in a worker thread, one call at a time)."""
+
+    def __init__(self, codec: str, bitrate: int = BITRATE) -> None:
+        if codec not in ENCODERS:
+            raise ValueError(f"no shared encoder for {codec}")
+        self.codec = codec
+        self.bitrate = bitrate
+        self._context: av.VideoCodecContext | None = None
+        self.frames = 0
+        self.seconds = 0.0  # time spent encoding
+
+    def _open(self, frame: av.VideoFrame) -> av.VideoCodecContext:
+        name, options = ENCODERS[self.codec]
+        context = av.CodecContext.create(name, "w")
+        context.width, context.height = frame.width, frame.height
+        context.pix_fmt = "yuv420p"
+        context.bit_rate = self.bitrate
+        context.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        context.options = dict(options)
+        if self.codec == "video/h264":
+            context.profile = "Baseline"
+        return context
+
+    def encode(self, frame: av.VideoFrame, keyframe: bool) -> list[av.Packet]:
+        start = time.perf_counter()
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        context = self._context
+        if context is None or (context.width, context.height) != (frame.width, frame.height):
+            context = self._context = self._open(frame)
+            keyframe = True
+        frame.pict_type = av.video.frame.PictureType.I if keyframe else \
+            av.video.frame.PictureType.NONE
+        packets = list(context.encode(frame))
+        for packet in packets:
+            packet.time_base = context.time_base
+        self.frames += 1
+        self.seconds += time.perf_counter() - start
+        return packets
+
+
+class ViewerTrack(MediaStreamTrack):
+    """The avatar as one viewer receives it: encoded packets from the stream's encoder."""
+
+    kind = "video"
 
     def __init__(self, broadcast: Broadcast) -> None:
         super().__init__()
         self.broadcast = broadcast
+        self.codec: str | None = None  # set when attached
+        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue()
+        self.waiting_for_keyframe = True
+        self.frames_sent = 0
+        self.restarts = 0  # times it fell behind and started over at a keyframe
+
+    def push(self, packets: list[av.Packet], keyframe: bool) -> None:
+        """The encoded frame for this viewer (dropped until a keyframe when it must
+        start over)."""
+        if self.waiting_for_keyframe and not keyframe:
+            return
+        if self._queue.qsize() >= VIEWER_QUEUE:
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self.restarts += 1
+            self.waiting_for_keyframe = True
+            self.broadcast.keyframe_wanted = True
+            return
+        self.waiting_for_keyframe = False
+        for packet in packets:
+            self._queue.put_nowait(packet)
 
     def finish(self) -> None:
-        """The stream ended: the track ends after its last frame, and says "finished"
+        """The stream ended: the track ends after what it holds, and says "finished"
         (its viewer closes then, even before the track was ever read)."""
-        super().finish()
+        self._queue.put_nowait(None)
         self.emit("finished")
 
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        packet = await self._queue.get()
+        if packet is None:
+            self.stop()
+            raise MediaStreamError
+        self.frames_sent += 1
+        return packet
+
     def stop(self) -> None:
-        self.broadcast.unsubscribe(self)
+        self.broadcast.detach(self)
         super().stop()
 
 
 class Broadcast:
-    """The frames of one stream, fanned out to its viewers' tracks."""
+    """The frames of one stream, encoded once per codec, for its viewers' tracks."""
 
     def __init__(self, stream: str) -> None:
         self.stream = stream
         self._viewers: set[ViewerTrack] = set()
+        self._encoders: dict[str, SharedEncoder] = {}
+        self._slot: LatestSlot[LiveFrame] = LatestSlot()
+        self._worker: asyncio.Task | None = None
+        self._start: float | None = None
+        self._last_keyframe = 0.0
+        self.keyframe_wanted = True
         self.finished = False
-        self.frames = 0
+        self.frames = 0  # frames encoded for the viewers
 
     @property
     def viewers(self) -> int:
         return len(self._viewers)
 
-    def subscribe(self) -> ViewerTrack:
-        """A new viewer's track; already ended when the stream has finished."""
-        track = ViewerTrack(self)
+    def track(self) -> ViewerTrack:
+        """A viewer's track, to attach once its codec is negotiated."""
+        return ViewerTrack(self)
+
+    def attach(self, track: ViewerTrack, codec: str) -> None:
+        """Start sending to `track` in `codec` (e.g. "video/vp8"), from a keyframe; a
+        finished stream ends the track at once."""
+        codec = codec.lower()
+        if codec not in ENCODERS:
+            raise ValueError(f"the viewers' codec {codec} cannot be shared")
+        track.codec = codec
         if self.finished:
             track.finish()
-        else:
-            self._viewers.add(track)
-        return track
+            return
+        self._encoders.setdefault(codec, SharedEncoder(codec))
+        self._viewers.add(track)
+        self.keyframe_wanted = True
+        if self._worker is None:
+            self._worker = asyncio.ensure_future(self._encode_task())
 
-    def unsubscribe(self, track: ViewerTrack) -> None:
+    def detach(self, track: ViewerTrack) -> None:
         self._viewers.discard(track)
 
     async def publish(self, frame: LiveFrame) -> None:
-        """Hand `frame` to every viewer (each keeps only its newest)."""
-        self.frames += 1
-        for track in list(self._viewers):
-            await track.sink(frame)
+        """The newest frame for the viewers (encoded in the background)."""
+        if self._viewers and not self._slot.closed:
+            self._slot.put(frame)
+
+    def _video_frame(self, frame: LiveFrame) -> av.VideoFrame:
+        image = frame.output
+        if frame.id is not None and framecode.fits(image):
+            image = framecode.draw(image.copy(), frame.id)
+        out = video_frame(image)
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = now
+        out.pts = int((now - self._start) * VIDEO_CLOCK)
+        out.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        return out
+
+    async def _encode_task(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (frame := await self._slot.get()) is not None:
+            codecs = {t.codec for t in self._viewers}
+            if not codecs:
+                continue
+            now = time.monotonic()
+            keyframe = self.keyframe_wanted or now - self._last_keyframe >= KEYFRAME_EVERY
+            if keyframe:
+                self.keyframe_wanted, self._last_keyframe = False, now
+            video = self._video_frame(frame)
+            for codec in codecs:
+                encoder = self._encoders[codec]
+                packets = await loop.run_in_executor(None, encoder.encode, video, keyframe)
+                if not packets:
+                    continue
+                for track in [t for t in self._viewers if t.codec == codec]:
+                    track.push(packets, keyframe)
+            self.frames += 1
+
+    def encode_ms(self) -> float | None:
+        """Mean milliseconds per encoded frame, all codecs together."""
+        frames = sum(e.frames for e in self._encoders.values())
+        seconds = sum(e.seconds for e in self._encoders.values())
+        return round(seconds / frames * 1e3, 2) if frames else None
 
     def finish(self) -> None:
-        """The stream ended: every viewer's track ends after its last frame."""
+        """The stream ended: every viewer's track ends."""
         self.finished = True
+        self._slot.close()
         for track in list(self._viewers):
             track.finish()
         self._viewers.clear()

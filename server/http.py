@@ -42,6 +42,9 @@ async def read_text(request: web.Request, max_bytes: int = MAX_BODY) -> str:
     except TimeoutError:
         raise web.HTTPRequestTimeout(
             text=f"the body did not arrive within {BODY_TIMEOUT:g} s") from None
+    except ConnectionResetError:  # the client left before its body arrived
+        raise web.HTTPBadRequest(text="the connection closed before the body arrived") \
+            from None
     finally:
         pending.remove(request)
     if len(data) > max_bytes:

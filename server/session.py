@@ -427,6 +427,7 @@ class Session:
         return {"id": self.id, "avatar": self.avatar, "state": self.pc.connectionState,
                 "phase": self.state, "stream": self.stream, "ingest_only": self.ingest_only,
                 "viewers": self.broadcast.viewers,
+                "viewer_encode_ms": self.broadcast.encode_ms(),
                 "seconds": round(time.time() - self.started, 1), **pipe,
                 "frames_sent": self.track.frames_sent,
                 "frame_codes_seen": self.source.codes_seen if self.source else 0,

@@ -23,6 +23,16 @@ from server.session import SECRET_BYTES, ServerBusy, SessionOptions
 log = logging.getLogger(__name__)
 
 
+def sent_codec(answer_sdp: str) -> str:
+    """The video codec an answer sends ("video/vp8", ...): its video section's first."""
+    from aiortc.sdp import SessionDescription
+
+    for media in SessionDescription.parse(answer_sdp).media:
+        if media.kind == "video" and media.rtp.codecs:
+            return media.rtp.codecs[0].mimeType.lower()
+    raise ValueError("the answer sends no video")
+
+
 class Viewer:
     """One player's connection to one stream."""
 
@@ -31,7 +41,7 @@ class Viewer:
         self.broadcast = broadcast
         self.options = options
         self.pc = new_peer_connection(options.ice_servers)
-        self.track = broadcast.subscribe()
+        self.track = broadcast.track()
         self.closed = asyncio.Event()
         self.patches = 0  # trickle requests to its resource so far
         self._closing: asyncio.Task | None = None
@@ -58,6 +68,7 @@ class Viewer:
         take_dtls_server_role(self.pc)
         prefer_codec(self.pc, self.pc.addTrack(self.track), self.options.codec)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self.broadcast.attach(self.track, sent_codec(self.pc.localDescription.sdp))
         self._watch = asyncio.create_task(self._watch_task())
         return self.pc.localDescription
 
@@ -86,7 +97,8 @@ class Viewer:
 
     def stats(self) -> dict:
         return {"stream": self.stream, "state": self.pc.connectionState,
-                "frames_sent": self.track.frames_sent}
+                "codec": self.track.codec, "frames_sent": self.track.frames_sent,
+                "restarts": self.track.restarts}
 
 
 class ViewerManager:

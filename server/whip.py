@@ -99,6 +99,7 @@ async def whip(request: web.Request) -> web.StreamResponse:
         log.warning("WHIP offer refused by the peer connection: %s: %s",
                     type(exc).__name__, exc)
         return error(400, f"the offer could not be answered ({type(exc).__name__}: {exc})")
+    log.info("WHIP session of %s: its viewers watch /watch/%s", avatar, session.stream)
     return _sdp_response(request, session.pc.localDescription,
                          f"/whip/resource/{session.resource}",
                          {"Dancenow-Session": session.id, "Dancenow-Secret": session.secret,
