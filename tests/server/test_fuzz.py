@@ -19,13 +19,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from engine.avatar import DEMO_LIVE_AVATAR, load_bundle
 from engine.pipeline import PipelineConfig
 from server.app import MANAGER, ServeConfig, create_app
+from server.http import VIEWERS
 from server.loopback import LoopbackClient, performer_frames
 from server.session import SessionOptions
 
 log = logging.getLogger(__name__)
 SEED = 20261201
-CASES = 300  # total requests: SDP_CASES offers, the rest JSON bodies and paths
-SDP_CASES = 150
+CASES = 400  # total requests: SDP_CASES + WHIP_CASES offers, the rest JSON bodies and paths
+SDP_CASES = 150  # mutated offers in JSON to /offer
+WHIP_CASES = 100  # mutated offers as application/sdp to /whip, /whip/<avatar>, /whep/<stream>
 JSON_HEADERS = {"Content-Type": "application/json"}
 TOKENS = ["", "0", "-1", "99999999999999999999", "x" * 300, "\x00", "é", "💃", ":", " ",
           "UDP/TLS/RTP/SAVPF", "video", "audio", "application", "96", "VP8/90000",
@@ -100,7 +102,7 @@ def _random_json(rng: random.Random, depth: int = 0) -> object:
 def _json_case(rng: random.Random, sdp: str) -> tuple[str, str, bytes, dict]:
     """(method, path, body, headers) of a random JSON or path case."""
     kind = rng.randrange(8)
-    path = rng.choice(["/offer", "/stats", "/control"])
+    path = rng.choice(["/offer", "/stats", "/control", "/whip", "/whip/resource/x"])
     keys = ["sdp", "type", "avatar", "session", "action", "glass_to_glass_ms"]
     if kind <= 2:  # an object with random values under the routes' keys
         body = {k: _random_json(rng) for k in rng.sample(keys, rng.randint(0, len(keys)))}
@@ -139,6 +141,11 @@ def test_fuzzed_requests_never_reach_a_500_and_a_session_still_works(until, offe
     for _ in range(SDP_CASES):
         body = {"sdp": _mutate_sdp(rng, offer_sdp), "type": "offer"}
         cases.append(("POST", "/offer", json.dumps(body).encode(), dict(JSON_HEADERS)))
+    for _ in range(WHIP_CASES):
+        path = rng.choice(["/whip", "/whip", f"/whip/{bundle.name}", "/whep/nostream"])
+        kind = rng.choice(["application/sdp"] * 4 + ["text/plain", "application/json"])
+        cases.append(("POST", path, _mutate_sdp(rng, offer_sdp).encode(),
+                      {"Content-Type": kind}))
     while len(cases) < CASES:
         cases.append(_json_case(rng, offer_sdp))
     outcomes: Counter[int] = Counter()
@@ -154,6 +161,7 @@ def test_fuzzed_requests_never_reach_a_500_and_a_session_still_works(until, offe
                 assert "error" in json.loads(text), (i, path, text[:200])
             if manager.sessions:  # a mutated offer that still works: end it
                 await manager.close_all()
+            await app[VIEWERS].close_all()
         log.info("fuzz: %d cases, answers %s", len(cases), dict(sorted(outcomes.items())))
         await _a_real_session_works(http, until)
 
@@ -164,7 +172,8 @@ def test_fuzzed_requests_never_reach_a_500_and_a_session_still_works(until, offe
     print(f"fuzz corpus: {len(cases)} cases (seed {SEED}); answers by status: "
           f"{dict(sorted(outcomes.items()))}")
     assert sum(outcomes.values()) == CASES
-    assert outcomes[400] > SDP_CASES // 2  # most mutated offers are refused, with a reason
+    # most mutated offers are refused, with a reason
+    assert outcomes[400] > (SDP_CASES + WHIP_CASES) // 2
 
 
 async def _a_real_session_works(http: TestClient,
