@@ -54,9 +54,9 @@ MESSAGE_TIMEOUT_S = 90.0  # a client's next line (a session going live on a busy
 SETTLE_TIMEOUT_S = 15.0  # threads and descriptors coming back after the last session
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -99,27 +99,30 @@ def _wait_listening(server: ServerProcess, log_path: Path) -> None:
         if server.proc.poll() is not None:
             tail = log_path.read_text()[-2000:]
             raise RuntimeError(f"dancenow serve exited ({server.proc.returncode}):\n{tail}")
-        with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", int(server.url.rsplit(":", 1)[1].strip("/"))), timeout=1):
+        host, port = server.url.split("//", 1)[1].strip("/").rsplit(":", 1)
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port)),
+                                                                    timeout=1):
             return
         time.sleep(0.2)
     raise TimeoutError(f"dancenow serve did not listen within {START_TIMEOUT_S:.0f} s")
 
 
 @contextlib.contextmanager
-def serving(options: list[str], env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
-    """`dancenow serve <options>` on a free loopback port until the block ends (then
+def serving(options: list[str], env: dict[str, str] | None = None,
+            host: str = "127.0.0.1") -> Iterator[ServerProcess]:
+    """`dancenow serve <options>` on a free port of `host` until the block ends (then
     SIGTERM, and SIGKILL if it is still there 10 s later); its log goes to a temporary
     file, shown if it fails to start."""
-    port = _free_port()
+    port = _free_port(host)
     with tempfile.TemporaryDirectory(prefix="dancenow-serve-") as tmp:
         log_path = Path(tmp) / "serve.log"
         with log_path.open("w") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "dancenow", "serve", "--port", str(port), *options],
+                [sys.executable, "-m", "dancenow", "serve", "--host", host, "--port",
+                 str(port), *options],
                 cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out,
                 stderr=subprocess.STDOUT)
-        server = ServerProcess(proc, f"http://127.0.0.1:{port}/")
+        server = ServerProcess(proc, f"http://{host}:{port}/")
         try:
             _wait_listening(server, log_path)
             yield server

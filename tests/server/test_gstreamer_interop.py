@@ -1,0 +1,34 @@
+"""An independent WebRTC stack on both ends: GStreamer's webrtcbin (libnice, its own DTLS)
+sends H.264 over WHIP and plays the avatar over WHEP (`benchmarks.interop`, inside a
+network namespace of its own)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import interop
+
+ROOT = Path(__file__).resolve().parents[2]
+WHY = interop.unavailable()
+
+
+@pytest.mark.skipif(WHY is not None, reason=f"GStreamer interop: {WHY}")
+def test_gstreamer_whip_client_to_gstreamer_whep_player(pose_models, tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.interop", "--seconds", "6", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=400,
+        env={**os.environ, "DANCENOW_POSE_MODELS": str(pose_models)})
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
+    result = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("{")))
+    assert result["whip"]["stream"] and "/whip/resource/" in result["whip"]["resource"]
+    whep = result["whep"]
+    assert "error" not in whep and whep["frames"] >= 30, result
+    assert whep["fps"] > 5, result  # a stream, not a few stray frames
+    assert result["sent"] and result["sent"] > whep["frames"] / 2
+    assert "| player frames |" in (tmp_path / "interop.md").read_text()
