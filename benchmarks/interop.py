@@ -44,6 +44,8 @@ def unavailable() -> str | None:
     for tool in ("unshare", "ip"):
         if shutil.which(tool) is None:
             return f"needs {tool} (util-linux, iproute2)"
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        return "cannot make a network namespace here (unshare -n failed)"
     probe = subprocess.run(
         [GST_PYTHON, "-c", "import gi; gi.require_version('GstWebRTC', '1.0'); "
          "from gi.repository import Gst, GstWebRTC; Gst.init(None); "
