@@ -76,3 +76,21 @@ def prefer_codec(pc: RTCPeerConnection, sender: RTCRtpSender, codec: str) -> Non
     for transceiver in pc.getTransceivers():
         if transceiver.sender is sender and any(c.mimeType.lower() == wanted for c in codecs):
             transceiver.setCodecPreferences(codecs)
+
+
+def sent_codec(answer_sdp: str) -> str:
+    """The video codec an answer settles on ("video/vp8", ...): its video section's first."""
+    from aiortc.sdp import SessionDescription
+
+    for media in SessionDescription.parse(answer_sdp).media:
+        if media.kind == "video" and media.rtp.codecs:
+            return media.rtp.codecs[0].mimeType.lower()
+    raise ValueError("the answer has no video codec")
+
+
+def offer_codec_first(transceiver: object, codec: str) -> None:
+    """Offer `codec` (e.g. "VP8") first on `transceiver`, the others after it."""
+    wanted = f"video/{codec}".lower()
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+    ordered = sorted(codecs, key=lambda c: c.mimeType.lower() != wanted)
+    transceiver.setCodecPreferences(ordered)

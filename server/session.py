@@ -56,6 +56,7 @@ from engine.timing import summarize_ms
 from server.broadcast import Broadcast
 from server.jitter import MarkerJitterBuffer, use_marker_jitter_buffer
 from server.peer import IceServer, new_peer_connection, prefer_codec, take_dtls_server_role
+from server.publish import Publisher, PublishTarget
 from server.sendrate import SendRate
 from server.tracks import AvatarTrack, TrackSource
 
@@ -87,6 +88,7 @@ class SessionOptions:
     disconnect_grace: float = 3.0  # seconds "disconnected" before it ends
     media_timeout: float = 5.0  # seconds without a video frame from a connected client
     ice_servers: tuple[IceServer, ...] = ()  # STUN/TURN servers (none: host candidates)
+    publish: tuple[PublishTarget, ...] = ()  # WHIP endpoints every stream is pushed to
 
     def __post_init__(self) -> None:
         """Reject timeouts that are not positive (they would end every session)."""
@@ -193,6 +195,7 @@ class Session:
         self._grace: asyncio.TimerHandle | None = None
         self._video: tuple | None = None  # (track, receiver) of the offer's video
         self.guard = _ControlGuard(self.id)
+        self.publishers: list[Publisher] = []
 
     def owned_by(self, secret: object) -> bool:
         """Whether `secret` is this session's secret (compared in constant time)."""
@@ -283,6 +286,11 @@ class Session:
         self._run = asyncio.create_task(self._pipeline_task())
         self._rate = asyncio.create_task(self._rate_task())
         self._watch = asyncio.create_task(self._watch_task())
+        for target in self.options.publish:
+            publisher = Publisher(self.broadcast, target, self.options.codec,
+                                  self.options.ice_servers)
+            publisher.start()
+            self.publishers.append(publisher)
         return self.pc.localDescription
 
     def _on_connection_state(self, state: str) -> None:
@@ -428,6 +436,7 @@ class Session:
                 "phase": self.state, "stream": self.stream, "ingest_only": self.ingest_only,
                 "viewers": self.broadcast.viewers,
                 "viewer_encode_ms": self.broadcast.encode_ms(),
+                "published": [p.stats() for p in self.publishers],
                 "seconds": round(time.time() - self.started, 1), **pipe,
                 "frames_sent": self.track.frames_sent,
                 "frame_codes_seen": self.source.codes_seen if self.source else 0,
@@ -468,6 +477,7 @@ class Session:
         self.track.finish()
         self.track.stop()
         self.broadcast.finish()
+        await asyncio.gather(*(p.close() for p in self.publishers))
         await self.pc.close()
         if pipeline is not None:
             await asyncio.get_running_loop().run_in_executor(None, pipeline.close)

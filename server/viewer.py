@@ -17,20 +17,10 @@ import secrets
 from aiortc import RTCSessionDescription
 
 from server.broadcast import Broadcast
-from server.peer import new_peer_connection, prefer_codec, take_dtls_server_role
+from server.peer import new_peer_connection, prefer_codec, sent_codec, take_dtls_server_role
 from server.session import SECRET_BYTES, ServerBusy, SessionOptions
 
 log = logging.getLogger(__name__)
-
-
-def sent_codec(answer_sdp: str) -> str:
-    """The video codec an answer sends ("video/vp8", ...): its video section's first."""
-    from aiortc.sdp import SessionDescription
-
-    for media in SessionDescription.parse(answer_sdp).media:
-        if media.kind == "video" and media.rtp.codecs:
-            return media.rtp.codecs[0].mimeType.lower()
-    raise ValueError("the answer sends no video")
 
 
 class Viewer:

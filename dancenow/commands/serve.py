@@ -53,6 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a STUN or TURN server for the peer connections, as stun:host[:port] "
                         "or turn:host[:port] (repeat for several; default: none, host "
                         "candidates only); told to WHIP and WHEP clients in Link headers")
+    p.add_argument("--publish", action="append", default=[], metavar="URL",
+                   help="push every session's avatar to this WHIP endpoint too (a media "
+                        "server that fans out to many viewers); {stream} in URL becomes the "
+                        "stream's name (repeat for several)")
+    p.add_argument("--publish-token", metavar="T",
+                   help="bearer token for the --publish endpoints")
     p.add_argument("--turn-username", help="username for the turn: servers")
     p.add_argument("--turn-credential", help="credential (password) for the turn: servers")
     p.add_argument("--stage-nice", type=_nice, default=0, metavar="N",
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.pipeline import PipelineConfig
     from server.app import SERVER_SETTINGS, ServeConfig, create_app
     from server.peer import IceServer
+    from server.publish import PublishTarget
     from server.session import SessionOptions
 
     paths = args.avatar or [str(DEMO_LIVE_AVATAR), str(DEMO_AVATAR)]
@@ -110,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     ice = tuple(IceServer(url, args.turn_username if url.startswith("turn") else None,
                           args.turn_credential if url.startswith("turn") else None)
                 for url in args.ice_server)
+    publish = tuple(PublishTarget(url, args.publish_token) for url in args.publish)
     pipeline = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
                               pose_threads=1, stage_nice=args.stage_nice)
     app = create_app(ServeConfig(avatars=avatars, max_sessions=args.max_sessions,
@@ -118,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
                                  session=SessionOptions(codec=args.codec, pipeline=pipeline,
                                                         connect_timeout=args.connect_timeout,
                                                         media_timeout=args.media_timeout,
-                                                        ice_servers=ice)))
+                                                        ice_servers=ice,
+                                                        publish=publish)))
     log.info("serving %s on http://%s:%d/", ", ".join(avatars), args.host, args.port)
     web.run_app(app, host=args.host, port=args.port, print=None, **SERVER_SETTINGS)
     return 0
