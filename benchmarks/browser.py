@@ -235,12 +235,17 @@ SENDS = ("auto", "canvas")  # the page's choice of camera path, or the canvas pa
 
 
 async def measure(browser: str, app_factory: Callable[[], web.Application], seconds: float,
-                  workdir: Path, send: str = "auto") -> PageRun:
+                  workdir: Path, send: str = "auto", transport: str = "offer") -> PageRun:
     """One session of the page in `browser` against a fresh app; `send`: `auto` (the
-    page's choice) or `canvas` (`?send=canvas`)."""
+    page's choice) or `canvas` (`?send=canvas`); `transport`: `offer` (one connection)
+    or `whip` (camera over WHIP, avatar over WHEP: `?transport=whip`)."""
     if send not in SENDS:
         raise InputError(f"unknown send {send!r}: use {' or '.join(SENDS)}")
-    query = "" if send == "auto" else f"?send={send}"
+    if transport not in ("offer", "whip"):
+        raise InputError(f"unknown transport {transport!r}: use offer or whip")
+    params = ([] if send == "auto" else [f"send={send}"]) + \
+        ([] if transport == "offer" else [f"transport={transport}"])
+    query = "?" + "&".join(params) if params else ""
     async with serving(app_factory()) as url:
         if browser == "chromium":
             return await chromium_run(url, seconds, performer_webcam(workdir / "webcam.y4m"),

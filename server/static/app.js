@@ -1,5 +1,5 @@
 // dancenow page: camera -> (frame code put in: camera.js) -> WebRTC -> server; avatar
-// back on the same connection; glass-to-glass latency from the frame code read off the
+// back on the same connection (or, as a choice, camera over WHIP and avatar over WHEP); glass-to-glass latency from the frame code read off the
 // avatar video, from the camera frame's capture to the avatar frame's display. The page
 // sends as many camera frames a second as the server asks for on the control channel
 // (it asks for what it keeps up with), and the server sends the pose for the overlay
@@ -14,6 +14,7 @@
   const MAX_SEND = 320;            // longest side of the video sent, pixels
   const SEND_FPS = 30;             // camera frames sent per second, at most
   const params = new URLSearchParams(location.search);
+  if (params.get("transport") === "whip") $("transport").value = "whip";
   if (params.get("token")) {
     $("token").value = params.get("token");
     // out of the address bar and of the Referer of the page's requests
@@ -23,6 +24,9 @@
   // session: its id; secret: its secret from the answer, which its controls and
   // statistics need (the server tells it to this page alone)
   let pc = null, session = null, secret = null, localStream = null, control = null;
+  // With the streaming standards (WHIP + WHEP): the avatar's own connection, and the
+  // resources (URLs) that DELETE ends.
+  let viewerPc = null, resources = [];
   let sender = null, statsTimer = null, counter = 0;
   let pacer = FramePacer.create(SEND_FPS);  // the rate the server asks for
   let watching = 0;               // the current avatar loop (a stopped one ends itself)
@@ -163,6 +167,47 @@
     $("statsBody").innerHTML = rows.map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join("");
   }
 
+  function showAvatar(e) {
+    // A live avatar: ask the browser to show each frame as soon as it is decoded
+    // instead of buffering against network jitter (the default target adds latency).
+    if ("jitterBufferTarget" in e.receiver) e.receiver.jitterBufferTarget = 0;
+    else if ("playoutDelayHint" in e.receiver) e.receiver.playoutDelayHint = 0;
+    avatarVideo.srcObject = e.streams[0] || new MediaStream([e.track]);
+  }
+
+  // The streaming standards instead of one connection: the camera goes over WHIP
+  // (pc, send only), the avatar comes back over WHEP (viewerPc). No control channel:
+  // no overlay, no tracking mode, the camera at its full rate.
+  async function connectWhip() {
+    const token = $("token").value.trim();
+    const avatar = $("avatar").value;
+    const sent = await whep.exchange(pc, "/whip" + (avatar ? "/" + encodeURIComponent(avatar) : ""), token);
+    resources.push(sent.resource);
+    session = sent.headers.get("Dancenow-Session");
+    secret = sent.headers.get("Dancenow-Secret");
+    const stream = sent.headers.get("Dancenow-Stream");
+    showWatchLink(stream);
+    viewerPc = new RTCPeerConnection();
+    viewerPc.addTransceiver("video", { direction: "recvonly" });
+    viewerPc.ontrack = showAvatar;
+    resources.push((await whep.exchange(viewerPc, "/whep/" + encodeURIComponent(stream), token)).resource);
+  }
+
+  // One connection: camera and avatar (and the control channel) on pc, POST /offer.
+  async function connectOne() {
+    await pc.setLocalDescription(await pc.createOffer());
+    await whep.gathered(pc, 10);
+    const answer = await api("/offer", { sdp: pc.localDescription.sdp, type: "offer", avatar: $("avatar").value || undefined });
+    session = answer.session;
+    secret = answer.secret;
+    showWatchLink(answer.stream);
+    await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+  }
+
+  function useWhip() {
+    return $("transport").value === "whip";
+  }
+
   async function start() {
     $("start").disabled = true;
     say("Asking for the camera...");
@@ -202,43 +247,32 @@
       },
     });
     pc = new RTCPeerConnection();
+    const whip = useWhip();
     // The control channel: the overlay switch out; the pose for it and the camera
     // frame rate to send in.
-    control = pc.createDataChannel("control");
-    control.onmessage = (e) => {
-      let msg = null;
-      try { msg = JSON.parse(e.data); } catch (_) { return; }
-      if (msg.pose !== undefined) lastPose = msg.pose;
-      if (pc && typeof msg.mode === "string" && msg.mode !== mode) showMode(msg.mode);
-      if (msg.send_fps > 0) pacer.fps = Math.min(SEND_FPS, msg.send_fps);
-    };
-    control.onopen = tellOverlay;
+    control = whip ? null : pc.createDataChannel("control");
+    if (control) {
+      control.onmessage = (e) => {
+        let msg = null;
+        try { msg = JSON.parse(e.data); } catch (_) { return; }
+        if (msg.pose !== undefined) lastPose = msg.pose;
+        if (pc && typeof msg.mode === "string" && msg.mode !== mode) showMode(msg.mode);
+        if (msg.send_fps > 0) pacer.fps = Math.min(SEND_FPS, msg.send_fps);
+      };
+      control.onopen = tellOverlay;
+    }
     // Frames sent at the camera's size are scaled by the encoder to what is sent.
-    const init = { direction: "sendrecv" };
+    const init = { direction: whip ? "sendonly" : "sendrecv" };
     if (sender.scale && k < 1) init.sendEncodings = [{ scaleResolutionDownBy: 1 / k }];
     pc.addTransceiver(sender.track, init);
-    pc.ontrack = (e) => {
-      // A live avatar: ask the browser to show each frame as soon as it is decoded
-      // instead of buffering against network jitter (the default target adds latency).
-      if ("jitterBufferTarget" in e.receiver) e.receiver.jitterBufferTarget = 0;
-      else if ("playoutDelayHint" in e.receiver) e.receiver.playoutDelayHint = 0;
-      avatarVideo.srcObject = e.streams[0] || new MediaStream([e.track]);
-    };
+    pc.ontrack = showAvatar;
     pc.onconnectionstatechange = () => {
       if (pc && pc.connectionState === "connected") say("Connected: dance!", true);
       if (pc && pc.connectionState === "failed") { say("The connection failed (network or server)."); stop(); }
     };
     try {
-      await pc.setLocalDescription(await pc.createOffer());
-      await new Promise((resolve) => {
-        if (pc.iceGatheringState === "complete") return resolve();
-        pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") resolve(); });
-      });
-      const answer = await api("/offer", { sdp: pc.localDescription.sdp, type: "offer", avatar: $("avatar").value || undefined });
-      session = answer.session;
-      secret = answer.secret;
-      showWatchLink(answer.stream);
-      await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+      if (whip) await connectWhip();
+      else await connectOne();
     } catch (err) {
       say("Could not connect: " + err.message);
       stop();
@@ -263,8 +297,11 @@
     if (sender) sender.stop();
     clearInterval(statsTimer);
     if (pc) pc.close();
+    if (viewerPc) viewerPc.close();
+    resources.forEach((r) => whep.end(r, $("token").value.trim(), false));
     if (localStream) localStream.getTracks().forEach((t) => t.stop());
     pc = null; session = null; secret = null; localStream = null; sender = null;
+    viewerPc = null; resources = [];
     showMode(null);
     showWatchLink(null);
     $("start").disabled = false; $("calibrate").disabled = true; $("stop").disabled = true;
@@ -280,6 +317,8 @@
   // Closing or reloading the tab ends its session at once (a keepalive request outlives
   // the page), so its slot is free for the next start instead of after a timeout.
   window.addEventListener("pagehide", () => {
+    resources.forEach((r) => whep.end(r, $("token").value.trim(), true));
+    resources = [];
     if (!session) return;
     fetch("/control", { method: "POST", headers: headers(), keepalive: true,
       body: JSON.stringify({ session, secret, action: "stop" }) }).catch(() => {});
@@ -298,8 +337,9 @@
   // whether or not the page got to show each of them.
   async function received() {
     const counts = { framesReceived: 0, framesDecoded: 0, framesDropped: 0 };
-    if (!pc) return counts;
-    (await pc.getStats()).forEach((r) => {
+    const avatarPc = viewerPc || pc;
+    if (!avatarPc) return counts;
+    (await avatarPc.getStats()).forEach((r) => {
       if (r.type === "inbound-rtp" && (r.kind || r.mediaType) === "video") {
         for (const k of Object.keys(counts)) counts[k] += r[k] || 0;
       }
@@ -310,7 +350,8 @@
   window.dancenow = {
     stats: async () => ({ session, secret, glass: [...glass], glassTotal, framesShown, presented,
                          sendFps: pacer.fps, sendPath: sender && sender.path, mode,
-                         connection: pc && pc.connectionState, ...(await received()) }),
+                         connection: pc && pc.connectionState,
+                         transport: useWhip() ? "whip" : "offer", ...(await received()) }),
     shown: () => framesShown,
   };
   loadAvatars();

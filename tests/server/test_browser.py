@@ -64,6 +64,14 @@ def test_chromium_sends_through_a_canvas_when_asked(pose_models, tmp_path) -> No
                                tmp_path, send="canvas")), min_fps=15, send_path="canvas")
 
 
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)")
+def test_chromium_over_whip_and_whep(pose_models, tmp_path) -> None:
+    # The streaming standards from the page: the camera over WHIP, the avatar back over
+    # WHEP (two connections); the frame codes still give glass-to-glass.
+    _check(asyncio.run(measure("chromium", lambda: demo_app(str(pose_models)), SECONDS,
+                               tmp_path, transport="whip")), min_fps=15, send_path="frames")
+
+
 def test_firefox_shows_the_avatar_and_measures_glass_to_glass(pose_models, firefox,
                                                               tmp_path) -> None:
     # Firefox ESR's own fake camera and its heavier media stack: 16-19 fps measured here.
