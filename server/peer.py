@@ -6,7 +6,8 @@
   GStreamer send) gets an answer in which the server is the DTLS server
   (`a=setup:passive`). As DTLS client aiortc offers only ECDHE-ECDSA cipher suites, which
   a peer with an RSA certificate (GStreamer 1.22's webrtcbin) cannot take; as DTLS server
-  it meets any client.
+  it meets any client. An offer that chose its role (FFmpeg's WHIP muxer offers
+  `a=setup:passive`) keeps it.
 """
 
 from __future__ import annotations
@@ -53,9 +54,17 @@ def new_peer_connection(ice_servers: tuple[IceServer, ...] = ()) -> RTCPeerConne
 
 
 def take_dtls_server_role(pc: RTCPeerConnection) -> None:
-    """Be the DTLS server wherever the remote offer left the role open (call after
-    `setRemoteDescription(offer)`, before `createAnswer`). aiortc keeps the role on its
-    DTLS transports (a private attribute, "auto" while open)."""
+    """Be the DTLS server where the remote offer left the role open (call after
+    `setRemoteDescription(offer)`, before `createAnswer`). An offer that chose a role
+    keeps it: FFmpeg's WHIP muxer offers `a=setup:passive` (it is the DTLS server), and the
+    answer must then be the client. aiortc keeps the role on its DTLS transports (a
+    private attribute, "auto" while open)."""
+    from aiortc.sdp import SessionDescription
+
+    remote = pc.remoteDescription
+    if remote is None or not any(m.dtls is not None and m.dtls.role == "auto"
+                                 for m in SessionDescription.parse(remote.sdp).media):
+        return
     transports = [t.receiver.transport for t in pc.getTransceivers()]
     if pc.sctp is not None:
         transports.append(pc.sctp.transport)

@@ -7,7 +7,6 @@ import pytest
 
 from engine.errors import InputError
 from server import trickle
-from server.peer import IceServer
 
 HOST = "1 1 udp 2130706431 192.0.2.7 50000 typ host"
 
@@ -40,15 +39,3 @@ def test_bad_fragments_are_refused_with_a_reason(text: str, reason: str) -> None
 def test_the_remote_ufrag_is_read_from_a_description() -> None:
     assert trickle.remote_ufrag("v=0\r\na=ice-ufrag:xyz\r\na=ice-ufrag:other\r\n") == "xyz"
     assert trickle.remote_ufrag("v=0\r\n") is None
-
-
-def test_ice_servers_are_checked_and_become_link_headers() -> None:
-    assert IceServer("stun:stun.example.org:3478").link() == \
-        '<stun:stun.example.org:3478>; rel="ice-server"'
-    turn = IceServer("turn:turn.example.org", "u", "p").link()
-    assert 'username="u"; credential="p"; credential-type="password"' in turn
-    for bad in ("http://x", "stun:a b", 'stun:x"y'):
-        with pytest.raises(InputError, match="stun:, turn: or turns:"):
-            IceServer(bad)
-    with pytest.raises(InputError, match="username and a credential"):
-        IceServer("turn:turn.example.org")
