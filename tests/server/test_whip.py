@@ -200,3 +200,27 @@ def test_tokens_ice_servers_and_the_access_log(run_app, until, tiny_bundles, fra
     assert "DELETE /whip/resource/... " in logged
     resources = [r for r in logged.split() if r.startswith("/whip/resource/")]
     assert resources and all(r == "/whip/resource/..." for r in resources)
+
+
+def test_a_viewer_that_never_connects_is_freed_after_the_timeout(run_app, until, tiny_bundles,
+                                                                 frames) -> None:
+    from benchmarks.session_client import without_candidates
+
+    app = _app(tiny_bundles["fp16"], max_viewers=1, connect_timeout=1.0)
+
+    async def body(http, app) -> None:  # noqa: ANN001
+        camera, res = await _publish(http, frames)
+        stream = res.headers["Dancenow-Stream"]
+        silent = LoopbackViewer()
+        offer = without_candidates(await silent.offer())
+        assert (await http.post(f"/whep/{stream}", data=offer, headers=SDP)).status == 201
+        assert len(app[VIEWERS].viewers) == 1  # holds the stream's only place...
+        assert await until(lambda: not app[VIEWERS].viewers, 5)  # ...for the timeout only
+        viewer, _ = await _watch(http, stream)  # the place is free again
+        assert await until(lambda: len(viewer.received) >= 3, 30)
+        await viewer.close()
+        await silent.close()
+        assert (await http.delete(res.headers["Location"])).status == 200
+        await camera.close()
+
+    run_app(app, body)
