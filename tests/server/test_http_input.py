@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from engine.avatar import DEMO_LIVE_AVATAR, load_bundle
 from server import app as app_module
+from server import http as http_module
 from server.app import MANAGER, ServeConfig, create_app
 
 JSON = {"Content-Type": "application/json"}
@@ -170,8 +171,8 @@ def test_unusable_offers_are_400_before_any_peer(run_app, offer_sdp: str, monkey
 
 
 def test_slow_bodies_time_out_and_are_capped(run_app, monkeypatch) -> None:
-    monkeypatch.setattr(app_module, "BODY_TIMEOUT", 0.5)
-    monkeypatch.setattr(app_module, "MAX_PENDING_BODIES", 3)
+    monkeypatch.setattr(http_module, "BODY_TIMEOUT", 0.5)
+    monkeypatch.setattr(http_module, "MAX_PENDING_BODIES", 3)
     app = _app()
 
     async def body(http, app) -> None:  # noqa: ANN001

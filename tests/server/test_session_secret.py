@@ -17,7 +17,7 @@ from aiortc import RTCPeerConnection
 from engine.avatar import DEMO_LIVE_AVATAR, load_bundle
 from server import app as app_module
 from server.app import MANAGER, ServeConfig, create_app
-from server.session import Session
+from server.session import Session, SessionOptions
 
 TOKEN = "admin-token"
 SECRET = "X-Session-Secret"
@@ -55,7 +55,8 @@ async def _two_sessions(http, headers: dict) -> tuple[list, list[dict]]:  # noqa
 def test_ids_are_random_and_each_session_has_its_own_secret() -> None:
     async def main() -> list[Session]:
         bundle = load_bundle(DEMO_LIVE_AVATAR)
-        sessions = [Session({bundle.name: bundle}, bundle.name, None) for _ in range(3)]
+        sessions = [Session({bundle.name: bundle}, bundle.name, SessionOptions())
+                    for _ in range(3)]
         for s in sessions:
             await s.pc.close()
         return sessions
