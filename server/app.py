@@ -5,17 +5,20 @@ Routes:
 * `GET /` and `GET /static/...`: the page (files of `server/static` only);
 * `GET /avatars`: the avatars served;
 * `POST /offer`: `{"sdp", "type": "offer"[, "avatar"]}` -> `{"sdp", "type": "answer",
-  "session", "secret"}` (400 with `{"error"}` for a malformed or video-less offer, 503 when
-  `max_sessions` are live); the session's id is random, and its secret is told in this
-  answer only;
+  "session", "secret", "stream"}` (400 with `{"error"}` for a malformed or video-less
+  offer, 503 when `max_sessions` are live); the session's id is random, and its secret is
+  told in this answer only;
 * `GET /stats`: `summary` (all sessions in aggregate: `count`, `phases` (sessions per
-  state) and `fps_out` (their output frames a second together)), `max_sessions`, and
+  state), `fps_out` (their output frames a second together) and `viewers` (WHEP viewers
+  of every stream)), `max_sessions`, and
   `sessions`: in full, the session whose secret the `X-Session-Secret` header carries, or
   every session for the server's token (when one is configured): input and output fps,
   dropped frames, per-stage latency p50/p95, glass-to-glass p50/p95, the tracking mode
-  (`mode`: "full", "upper" or "none", of the newest avatar frame); `POST /stats`:
+  (`mode`: "full", "upper" or "none", of the newest avatar frame), its stream and its
+  viewers (`viewer_list`); `POST /stats`:
   `{"session", "secret", "glass_to_glass_ms": [...]}` from the page;
-* `POST /control`: `{"session", "secret", "action": "calibrate"|"reset"|"stop"}`.
+* `POST /control`: `{"session", "secret", "action": "calibrate"|"reset"|"stop"}`;
+* WHIP, WHEP and the viewer page: `server.whip`.
 
 `POST /stats` and `POST /control` answer 403 unless `secret` is the session's secret, the
 same for a session that does not exist.
@@ -305,7 +308,12 @@ async def stats(request: web.Request) -> web.Response:
         secret = request.headers.get(SECRET_HEADER)
         shown = [s for s in everyone if secret and s.owned_by(secret)]
     full = {s.id: s.stats() for s in everyone}
-    return web.json_response({"summary": _summary(list(full.values())),
+    viewers = list(request.app[VIEWERS].viewers.values())
+    for session in shown:  # its viewers, in full, for those who may see the session
+        full[session.id]["viewer_list"] = [v.stats() for v in viewers
+                                           if v.stream == session.stream]
+    summary = {**_summary(list(full.values())), "viewers": len(viewers)}
+    return web.json_response({"summary": summary,
                               "sessions": [full[s.id] for s in shown],
                               "max_sessions": manager.max_sessions})
 

@@ -76,6 +76,11 @@ def test_a_whip_camera_reaches_whep_viewers(run_app, until, tiny_bundles, frames
         stats = (await (await http.get("/stats", headers=own)).json())["sessions"]
         assert stats[0]["stream"] == stream and stats[0]["viewers"] == 2
         assert stats[0]["ingest_only"] is True
+        listed = stats[0]["viewer_list"]
+        assert len(listed) == 2 and all(v["codec"] == "video/vp8" and v["frames_sent"] > 0
+                                        for v in listed), listed
+        aggregate = await (await http.get("/stats")).json()
+        assert aggregate["summary"]["viewers"] == 2 and not aggregate["sessions"]
         # one viewer leaves
         first, first_res = viewers[0]
         assert (await http.delete(first_res.headers["Location"])).status == 200
