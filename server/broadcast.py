@@ -12,13 +12,18 @@ encoder: `Broadcast` keeps one `SharedEncoder` per codec the viewers negotiated.
   which it asks for, so it never decodes a broken picture. Every `KEYFRAME_EVERY` seconds
   a keyframe comes anyway (a viewer that lost packets recovers by then).
 * `finish` ends every viewer's track.
+
+The performer's audio goes to the viewers through `audio` (`server.audio`), timed by
+`latency()`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import fractions
 import logging
+import statistics
 import time
 
 import av
@@ -27,6 +32,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from engine.pipeline import LiveFrame
 from engine.pipeline.slot import LatestSlot
 from server import framecode
+from server.audio import AudioRelay
 from server.videoframes import video_frame
 
 log = logging.getLogger(__name__)
@@ -151,6 +157,14 @@ class Broadcast:
         self.keyframe_wanted = True
         self.finished = False
         self.frames = 0  # frames encoded for the viewers
+        # seconds from a camera frame's arrival to its avatar reaching the viewers
+        self._latencies: collections.deque[float] = collections.deque(maxlen=30)
+        self.audio = AudioRelay(self.latency)
+
+    def latency(self) -> float:
+        """The recent median of the seconds from a camera frame's arrival at the server to
+        its avatar frame going to the viewers (0 before any)."""
+        return statistics.median(self._latencies) if self._latencies else 0.0
 
     @property
     def viewers(self) -> int:
@@ -183,6 +197,8 @@ class Broadcast:
         """The newest frame for the viewers (encoded in the background)."""
         if self._viewers and not self._slot.closed:
             self._slot.put(frame)
+        elif frame.captured is not None:  # no viewers: the latency up to here
+            self._latencies.append(time.perf_counter() - frame.captured)
 
     def _video_frame(self, frame: LiveFrame) -> av.VideoFrame:
         image = frame.output
@@ -214,6 +230,8 @@ class Broadcast:
                     continue
                 for track in [t for t in self._viewers if t.codec == codec]:
                     track.push(packets, keyframe)
+            if frame.captured is not None:
+                self._latencies.append(time.perf_counter() - frame.captured)
             self.frames += 1
 
     def encode_ms(self) -> float | None:
@@ -226,6 +244,7 @@ class Broadcast:
         """The stream ended: every viewer's track ends."""
         self.finished = True
         self._slot.close()
+        self.audio.finish()
         for track in list(self._viewers):
             track.finish()
         self._viewers.clear()

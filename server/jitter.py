@@ -13,6 +13,9 @@ handed on only when every packet from the buffer's start to its end has arrived.
 private attribute of aiortc's; where a release renames it, the receiver is left as it is
 and a warning says so). The buffer counts the frames it completes (`frames`): what
 arrived whole, before any decoding.
+
+`use_audio_without_prefetch(receiver)` does the like for audio: aiortc holds four packets
+(80 ms) before it hands the first on.
 """
 
 from __future__ import annotations
@@ -69,3 +72,17 @@ def use_marker_jitter_buffer(receiver: RTCRtpReceiver) -> MarkerJitterBuffer | N
     buffer = MarkerJitterBuffer()
     setattr(receiver, _RECEIVER_BUFFER, buffer)
     return buffer
+
+
+AUDIO_CAPACITY = 16  # aiortc's own for audio
+
+
+def use_audio_without_prefetch(receiver: RTCRtpReceiver) -> bool:
+    """Let an audio `receiver` hand each packet on as it arrives: aiortc holds 4 (80 ms)
+    first to absorb jitter. Where audio is played out on a schedule of its own (the
+    audience's relay) or only timed (the benchmarks' viewer), that holding only adds
+    delay. False (receiver left alone) where aiortc has no such attribute."""
+    if not isinstance(getattr(receiver, _RECEIVER_BUFFER, None), JitterBuffer):
+        return False
+    setattr(receiver, _RECEIVER_BUFFER, JitterBuffer(capacity=AUDIO_CAPACITY, prefetch=0))
+    return True

@@ -9,6 +9,7 @@ control channel and sends as many camera frames a second as the server asks for.
 from __future__ import annotations
 
 import asyncio
+import fractions
 import json
 import logging
 import time
@@ -16,9 +17,10 @@ import time
 import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from server import framecode
-from server.jitter import use_marker_jitter_buffer
+from server.jitter import use_audio_without_prefetch, use_marker_jitter_buffer
 from server.sendrate import FramePacer
 from server.session import CONTROL_CHANNEL
 from server.tracks import TrackSource
@@ -63,12 +65,67 @@ class PerformerTrack(VideoStreamTrack):
         return frame
 
 
+class ClickTrack(MediaStreamTrack):
+    """Music for the sync measurement: 20 ms frames of silence (48 kHz mono), with a click
+    (`CLICK_MS` of full scale) starting a frame every `every` seconds; `clicks` holds when
+    each click was handed to the connection (perf_counter)."""
+
+    kind = "audio"
+    RATE = 48_000
+    SAMPLES = 960  # 20 ms
+    CLICK_MS = 10
+
+    def __init__(self, every: float = 1.0) -> None:
+        super().__init__()
+        self.every = every
+        self.clicks: list[float] = []
+        self._sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.perf_counter()
+        due = self._start + self._sent / self.RATE
+        wait = due - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        samples = np.zeros((1, self.SAMPLES), np.int16)
+        period = int(self.every * self.RATE)
+        click = self._sent % period < self.SAMPLES
+        if click:
+            samples[0, :self.RATE * self.CLICK_MS // 1000] = 30000
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = self.RATE
+        frame.pts = self._sent
+        frame.time_base = fractions.Fraction(1, self.RATE)
+        self._sent += self.SAMPLES
+        if click:
+            self.clicks.append(time.perf_counter())
+        return frame
+
+
+def click_arrivals(frames: list[tuple[float, np.ndarray]], gap: float = 0.3) -> list[float]:
+    """When clicks arrived: the arrival of each frame whose loudest sample is over half
+    scale, at least `gap` seconds after the previous click."""
+    out: list[float] = []
+    for arrival, samples in frames:
+        if np.abs(samples.astype(np.int32)).max() > 16000 and (not out or
+                                                             arrival - out[-1] > gap):
+            out.append(arrival)
+    return out
+
+
 class LoopbackClient:
     """The page's part: camera out, avatar back on one connection (`direction`
-    "sendrecv"), or a WHIP client's: camera out only ("sendonly", no control channel)."""
+    "sendrecv"), or a WHIP client's: camera out only ("sendonly", no control channel);
+    with `audio`, that track goes out too (send only)."""
 
-    def __init__(self, frames: list[np.ndarray], direction: str = "sendrecv") -> None:
+    def __init__(self, frames: list[np.ndarray], direction: str = "sendrecv",
+                 audio: MediaStreamTrack | None = None) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.audio = audio
         self.direction = direction
         self.camera = PerformerTrack(frames)
         self.received: list[tuple[float, np.ndarray]] = []
@@ -97,6 +154,8 @@ class LoopbackClient:
 
     async def offer(self) -> dict:
         transceiver = self.pc.addTransceiver(self.camera, direction=self.direction)
+        if self.audio is not None:
+            self.pc.addTransceiver(self.audio, direction="sendonly")
         use_marker_jitter_buffer(transceiver.receiver)  # as a browser: no frame held back
 
         @self.pc.on("track")
@@ -140,20 +199,29 @@ class LoopbackClient:
 
 class LoopbackViewer:
     """A WHEP player: receives a stream's avatar, and the arrival time of each frame code
-    (compared with the performer's capture times, the viewer's round trip)."""
+    (compared with the performer's capture times, the viewer's round trip); with `audio`,
+    the stream's audio too, each frame with its arrival (no prefetch: arrival is timed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, audio: bool = False) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.received: list[tuple[float, int | None]] = []  # (arrival, frame code)
+        self.audio: list[tuple[float, np.ndarray]] | None = [] if audio else None
         self._reader: asyncio.Task | None = None
+        self._audio_reader: asyncio.Task | None = None
 
     async def offer(self) -> str:
         transceiver = self.pc.addTransceiver("video", direction="recvonly")
         use_marker_jitter_buffer(transceiver.receiver)
+        if self.audio is not None:
+            use_audio_without_prefetch(
+                self.pc.addTransceiver("audio", direction="recvonly").receiver)
 
         @self.pc.on("track")
         def on_track(track) -> None:  # noqa: ANN001
-            self._reader = asyncio.ensure_future(self._read(track))
+            if track.kind == "audio":
+                self._audio_reader = asyncio.ensure_future(self._read_audio(track))
+            else:
+                self._reader = asyncio.ensure_future(self._read(track))
 
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return self.pc.localDescription.sdp
@@ -166,6 +234,14 @@ class LoopbackViewer:
         while (frame := await source.recv()) is not None:
             self.received.append((frame.captured, frame.id))
 
+    async def _read_audio(self, track) -> None:  # noqa: ANN001
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            self.audio.append((time.perf_counter(), frame.to_ndarray()))
+
     def fps(self, start: float) -> float:
         """Frames received per second from `start` (perf_counter) on."""
         times = [t for t, _ in self.received if t >= start]
@@ -174,6 +250,7 @@ class LoopbackViewer:
 
     async def close(self) -> None:
         await self.pc.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+        for task in (self._reader, self._audio_reader):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)

@@ -54,7 +54,11 @@ from engine.errors import InputError
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.timing import summarize_ms
 from server.broadcast import Broadcast
-from server.jitter import MarkerJitterBuffer, use_marker_jitter_buffer
+from server.jitter import (
+    MarkerJitterBuffer,
+    use_audio_without_prefetch,
+    use_marker_jitter_buffer,
+)
 from server.peer import IceServer, new_peer_connection, prefer_codec, take_dtls_server_role
 from server.publish import Publisher, PublishTarget
 from server.sendrate import SendRate
@@ -229,6 +233,11 @@ class Session:
 
         @self.pc.on("track")
         def on_track(track) -> None:  # noqa: ANN001 - aiortc track
+            if track.kind == "audio":  # music for the audience, not sent back
+                receiver = next((r for r in self.pc.getReceivers() if r.track is track), None)
+                if receiver is not None:
+                    use_audio_without_prefetch(receiver)
+                self.broadcast.audio.start(track)
             if track.kind == "video" and not video.done():
                 receiver = next((r for r in self.pc.getReceivers() if r.track is track), None)
                 if receiver is not None:
@@ -436,6 +445,7 @@ class Session:
                 "phase": self.state, "stream": self.stream, "ingest_only": self.ingest_only,
                 "viewers": self.broadcast.viewers,
                 "viewer_encode_ms": self.broadcast.encode_ms(),
+                "audio_frames": self.broadcast.audio.frames,
                 "published": [p.stats() for p in self.publishers],
                 "seconds": round(time.time() - self.started, 1), **pipe,
                 "frames_sent": self.track.frames_sent,
@@ -477,6 +487,7 @@ class Session:
         self.track.finish()
         self.track.stop()
         self.broadcast.finish()
+        await self.broadcast.audio.stop()
         await asyncio.gather(*(p.close() for p in self.publishers))
         await self.pc.close()
         if pipeline is not None:

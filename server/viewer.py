@@ -1,10 +1,11 @@
 """A viewer of a stream: a WHEP player's peer connection receiving a session's avatar.
 
 The player's offer receives video (`a=recvonly`); the answer sends the stream's frames on
-it (`a=sendonly`, VP8 preferred unless the server's codec says otherwise). A viewer ends
-on `DELETE` of its resource, when its connection fails or closes, when it has not
-connected `connect_timeout` seconds after the answer, or when the stream ends. Viewers are
-counted per stream, apart from performer sessions, at most `max_viewers` each.
+it (`a=sendonly`, VP8 preferred unless the server's codec says otherwise), and the
+performer's audio on its audio section if it has one (`server.audio`). A viewer ends on
+`DELETE` of its resource, when its connection fails or closes, when it has not connected
+`connect_timeout` seconds after the answer, or when the stream ends. Viewers are counted
+per stream, apart from performer sessions, at most `max_viewers` each.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ from server.session import SECRET_BYTES, ServerBusy, SessionOptions
 log = logging.getLogger(__name__)
 
 
+def receives_audio(offer_sdp: str) -> bool:
+    """Whether an offer has an audio section that receives (recvonly or sendrecv)."""
+    from aiortc.sdp import SessionDescription
+
+    return any(m.kind == "audio" and m.direction in ("recvonly", "sendrecv")
+               for m in SessionDescription.parse(offer_sdp).media)
+
+
 class Viewer:
     """One player's connection to one stream."""
 
@@ -32,6 +41,7 @@ class Viewer:
         self.options = options
         self.pc = new_peer_connection(options.ice_servers)
         self.track = broadcast.track()
+        self.audio = None  # the performer's audio, when the player's offer receives audio
         self.closed = asyncio.Event()
         self.patches = 0  # trickle requests to its resource so far
         self._closing: asyncio.Task | None = None
@@ -57,6 +67,9 @@ class Viewer:
         await self.pc.setRemoteDescription(offer)
         take_dtls_server_role(self.pc)
         prefer_codec(self.pc, self.pc.addTrack(self.track), self.options.codec)
+        if receives_audio(offer.sdp):
+            self.audio = self.broadcast.audio.track()
+            self.pc.addTrack(self.audio)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         self.broadcast.attach(self.track, sent_codec(self.pc.localDescription.sdp))
         self._watch = asyncio.create_task(self._watch_task())
@@ -82,6 +95,8 @@ class Viewer:
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)
         self.track.stop()
+        if self.audio is not None:
+            self.audio.stop()
         await self.pc.close()
         self.closed.set()
 

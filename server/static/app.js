@@ -15,6 +15,7 @@
   const SEND_FPS = 30;             // camera frames sent per second, at most
   const params = new URLSearchParams(location.search);
   if (params.get("transport") === "whip") $("transport").value = "whip";
+  if (["microphone", "tab"].includes(params.get("music"))) $("music").value = params.get("music");
   if (params.get("token")) {
     $("token").value = params.get("token");
     // out of the address bar and of the Referer of the page's requests
@@ -27,6 +28,7 @@
   // With the streaming standards (WHIP + WHEP): the avatar's own connection, and the
   // resources (URLs) that DELETE ends.
   let viewerPc = null, resources = [];
+  let musicStream = null;         // the performer's music (microphone or tab audio), if any
   let sender = null, statsTimer = null, counter = 0;
   let pacer = FramePacer.create(SEND_FPS);  // the rate the server asks for
   let watching = 0;               // the current avatar loop (a stopped one ends itself)
@@ -204,6 +206,28 @@
     await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
   }
 
+  // The performer's music for the audience: none, the microphone, or a tab's audio
+  // (the browser asks which tab; only its sound is kept).
+  async function musicTrack() {
+    const choice = $("music").value;
+    try {
+      if (choice === "microphone") {
+        const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+        musicStream = stream;
+        return stream.getAudioTracks()[0] || null;
+      }
+      if (choice === "tab") {
+        const stream = await navigator.mediaDevices.getDisplayMedia({ audio: true, video: true });
+        stream.getVideoTracks().forEach((t) => t.stop());
+        musicStream = stream;
+        return stream.getAudioTracks()[0] || null;
+      }
+    } catch (err) {
+      say("No music: " + err.message);
+    }
+    return null;
+  }
+
   function useWhip() {
     return $("transport").value === "whip";
   }
@@ -265,6 +289,9 @@
     const init = { direction: whip ? "sendonly" : "sendrecv" };
     if (sender.scale && k < 1) init.sendEncodings = [{ scaleResolutionDownBy: 1 / k }];
     pc.addTransceiver(sender.track, init);
+    // The music goes to the audience only: send only, never played back here (echo).
+    const music = await musicTrack();
+    if (music) pc.addTransceiver(music, { direction: "sendonly" });
     pc.ontrack = showAvatar;
     pc.onconnectionstatechange = () => {
       if (pc && pc.connectionState === "connected") say("Connected: dance!", true);
@@ -300,6 +327,8 @@
     if (viewerPc) viewerPc.close();
     resources.forEach((r) => whep.end(r, $("token").value.trim(), false));
     if (localStream) localStream.getTracks().forEach((t) => t.stop());
+    if (musicStream) musicStream.getTracks().forEach((t) => t.stop());
+    musicStream = null;
     pc = null; session = null; secret = null; localStream = null; sender = null;
     viewerPc = null; resources = [];
     showMode(null);

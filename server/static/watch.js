@@ -1,6 +1,7 @@
 "use strict";
-// The viewer page, /watch/<stream>: plays the stream's avatar over WHEP, fills the
-// window, retries while the stream is not live, and ends its viewer when it closes.
+// The viewer page, /watch/<stream>: plays the stream's avatar (and the performer's music)
+// over WHEP, fills the window, retries while the stream is not live, and ends its viewer
+// when it closes.
 (() => {
   const stream = decodeURIComponent(location.pathname.split("/").pop());
   const token = new URLSearchParams(location.search).get("token");
@@ -24,8 +25,12 @@
     pc = new RTCPeerConnection();
     const mine = pc;
     pc.addTransceiver("video", {direction: "recvonly"});
+    pc.addTransceiver("audio", {direction: "recvonly"});  // the performer's music, if any
+    const media = new MediaStream();
     pc.ontrack = (event) => {
-      video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      media.addTrack(event.track);
+      video.srcObject = media;
+      if (event.track.kind === "audio") unmute();
     };
     pc.onconnectionstatechange = () => {
       if (mine !== pc) return;
@@ -37,6 +42,22 @@
     } catch (err) {
       again(err.retryAfter || 5, err.message);
     }
+  }
+
+  // Sound needs the browser's leave to play: try, else ask for a click (OBS browser
+  // sources play it without one).
+  function unmute() {
+    video.muted = false;
+    video.play().catch(() => {
+      video.muted = true;
+      video.play().catch(() => {});
+      status.hidden = false;
+      status.textContent = "click for sound";
+      document.addEventListener("click", () => {
+        video.muted = false;
+        status.hidden = true;
+      }, {once: true});
+    });
   }
 
   window.addEventListener("pagehide", () => whep.end(resource, token, true));
