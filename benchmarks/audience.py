@@ -3,7 +3,10 @@ this machine, against `dancenow serve` in a process of its own.
 
 The performer is an aiortc client of the page's path (`POST /offer`, camera and avatar on
 one connection) in this process; the viewers are `benchmarks.viewer_client` players in a
-process of their own (they decode every frame, on the same CPUs). Per level, over
+process of their own on the same CPUs: `--decoding` of them (1) decode, for their round
+trips; the others count the frames that arrive whole without decoding them, standing for
+players on other machines (decoding eight streams here would take the CPUs the server
+needs). Per level, over
 `--seconds` once every viewer receives: the performer's frames per second and round trip
 (capture to arrival, read from the frame code), each viewer's frames per second and round
 trip (from the performer's capture to the viewer's arrival), and the server's encoding
@@ -48,12 +51,13 @@ def _percentiles(values: list[float]) -> dict:
             "p95_ms": round(float(np.percentile(ms, 95)), 1)}
 
 
-async def _viewers(url: str, stream: str, count: int, seconds: float, nice: int) -> dict:
+async def _viewers(url: str, stream: str, count: int, seconds: float, nice: int,
+                   decoding: int) -> dict:
     """`count` viewers in their own process for `seconds`; their report."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks.viewer_client", url, stream, "--viewers",
-        str(count), "--seconds", str(seconds), "--nice", str(nice), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE)
+        str(count), "--seconds", str(seconds), "--nice", str(nice), "--decoding",
+        str(min(decoding, count)), cwd=ROOT, stdout=asyncio.subprocess.PIPE)
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT_S)
         if not line:
@@ -70,9 +74,9 @@ async def _viewers(url: str, stream: str, count: int, seconds: float, nice: int)
 
 
 async def _level(http: aiohttp.ClientSession, url: str, performer: LoopbackClient,
-                 answer: dict, count: int, seconds: float, nice: int) -> dict:
+                 answer: dict, count: int, seconds: float, nice: int, decoding: int) -> dict:
     if count:
-        report = await _viewers(url, answer["stream"], count, seconds, nice)
+        report = await _viewers(url, answer["stream"], count, seconds, nice, decoding)
         arrivals = [v["arrivals"] for v in report["viewers"]]
         fps = [v["fps"] for v in report["viewers"]]
         # the window: the viewers' recording, on the clock perf_counter reads
@@ -101,7 +105,8 @@ async def _level(http: aiohttp.ClientSession, url: str, performer: LoopbackClien
             "viewer_encode_ms": stats.get("viewer_encode_ms")}
 
 
-async def measure(url: str, levels: list[int], seconds: float, nice: int) -> list[dict]:
+async def measure(url: str, levels: list[int], seconds: float, nice: int,
+                  decoding: int) -> list[dict]:
     frames = [f for f, _ in performer_frames()]
     performer = LoopbackClient(frames)
     rows = []
@@ -119,7 +124,7 @@ async def measure(url: str, levels: list[int], seconds: float, nice: int) -> lis
             raise RuntimeError("the performer receives no avatar")
         await asyncio.sleep(3.0)  # past the start-up
         for count in levels:
-            row = await _level(http, url, performer, answer, count, seconds, nice)
+            row = await _level(http, url, performer, answer, count, seconds, nice, decoding)
             log.info("%d viewers: performer %.1f fps, round trip p50 %s ms; viewers %s fps",
                      count, row["performer_fps"], row["performer_round_trip"]["p50_ms"],
                      row["viewer_fps"])
@@ -143,9 +148,10 @@ def markdown(report: dict) -> str:
     lines = [f"# One performer and its audience ({m['cores']} cores, {m['cpu']})", "",
              f"`{report['command']}`", "",
              f"Server: `dancenow serve {report['serve']}`, `demo-live`; reference "
-             f"(generator alone, one thread): {report['reference_ms']} ms. Viewers decode "
-             "in a process of their own on the same CPUs, at nice "
-             f"{report['viewer_nice']}.", "",
+             f"(generator alone, one thread): {report['reference_ms']} ms. The viewers run in a "
+             f"process of their own on the same CPUs, at nice {report['viewer_nice']}; "
+             f"{report['decoding']} of them decode (its round trip), the others count the "
+             "frames that arrive whole (players elsewhere).", "",
              "| viewers | performer fps | performer round trip p50 / p95 ms | vs none "
              "| viewer fps | viewer round trip p50 ms | encode ms per frame |",
              "|---|---|---|---|---|---|---|"]
@@ -167,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", nargs="+", type=int, default=[0, 1, 4, 8, 0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--avatar", default=str(DEMO_LIVE_AVATAR))
+    parser.add_argument("--decoding", type=int, default=1, metavar="N",
+                        help="viewers that decode (for their round trips); the others count "
+                             "the frames that arrive whole, standing for players elsewhere "
+                             "(decoding 8 streams would take this machine's CPUs)")
     parser.add_argument("--viewer-nice", type=int, default=19,
                         help="nice value of the viewers' process: on a small machine they "
                              "stand for players elsewhere, and yield the CPUs to the server")
@@ -179,11 +189,13 @@ def main(argv: list[str] | None = None) -> int:
                "--max-viewers", str(max(args.levels + [1]))]
     reference = reference_ms(args.avatar)
     with serving(options) as server:
-        rows = asyncio.run(measure(server.url, args.levels, args.seconds, args.viewer_nice))
+        rows = asyncio.run(measure(server.url, args.levels, args.seconds, args.viewer_nice,
+                                   args.decoding))
     _compare(rows)
     report = {"command": command_line("benchmarks.audience", argv),
               "serve": " ".join(options), "machine": machine(),
               "reference_ms": round(reference, 1), "viewer_nice": args.viewer_nice,
+              "decoding": args.decoding,
               "levels": rows}
     write_results(args.out, "audience", report, markdown(report))
     return 0

@@ -20,7 +20,11 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, V
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from server import framecode
-from server.jitter import use_audio_without_prefetch, use_marker_jitter_buffer
+from server.jitter import (
+    MarkerJitterBuffer,
+    use_audio_without_prefetch,
+    use_marker_jitter_buffer,
+)
 from server.sendrate import FramePacer
 from server.session import CONTROL_CHANNEL
 from server.tracks import TrackSource
@@ -197,13 +201,42 @@ class LoopbackClient:
             await asyncio.gather(self._reader, return_exceptions=True)
 
 
+class _Discard:
+    """Stands for an aiortc receiver's decoder queue: takes encoded frames and drops them,
+    passing only the end (None) on to the decoder thread so that it stops."""
+
+    def __init__(self, decoder_queue: object) -> None:
+        self.decoder_queue = decoder_queue
+
+    def put(self, item: object) -> None:
+        if item is None:
+            self.decoder_queue.put(None)
+
+    def qsize(self) -> int:
+        return 0
+
+
+def discard_encoded_frames(receiver: object) -> bool:
+    """Make an aiortc receiver drop its encoded frames instead of decoding them (a
+    private attribute of aiortc's; False where it is not found)."""
+    name = "_RTCRtpReceiver__decoder_queue"
+    if not hasattr(receiver, name):
+        return False
+    setattr(receiver, name, _Discard(getattr(receiver, name)))
+    return True
+
+
 class LoopbackViewer:
     """A WHEP player: receives a stream's avatar, and the arrival time of each frame code
     (compared with the performer's capture times, the viewer's round trip); with `audio`,
     the stream's audio too, each frame with its arrival (no prefetch: arrival is timed)."""
 
-    def __init__(self, audio: bool = False) -> None:
+    def __init__(self, audio: bool = False, decode: bool = True) -> None:
+        """`decode=False`: frames are counted as they arrive whole, never decoded (no
+        frame codes then): a player elsewhere, whose decoding costs this machine nothing."""
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.decode = decode
+        self.arrivals: MarkerJitterBuffer | None = None
         self.received: list[tuple[float, int | None]] = []  # (arrival, frame code)
         self.audio: list[tuple[float, np.ndarray]] | None = [] if audio else None
         self._reader: asyncio.Task | None = None
@@ -211,7 +244,9 @@ class LoopbackViewer:
 
     async def offer(self) -> str:
         transceiver = self.pc.addTransceiver("video", direction="recvonly")
-        use_marker_jitter_buffer(transceiver.receiver)
+        self.arrivals = use_marker_jitter_buffer(transceiver.receiver)
+        if not self.decode:
+            discard_encoded_frames(transceiver.receiver)
         if self.audio is not None:
             use_audio_without_prefetch(
                 self.pc.addTransceiver("audio", direction="recvonly").receiver)
@@ -243,7 +278,8 @@ class LoopbackViewer:
             self.audio.append((time.perf_counter(), frame.to_ndarray()))
 
     def fps(self, start: float) -> float:
-        """Frames received per second from `start` (perf_counter) on."""
+        """Frames received per second from `start` (perf_counter) on (decoded ones; see
+        `arrivals.frames` for a viewer that does not decode)."""
         times = [t for t, _ in self.received if t >= start]
         return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and \
             times[-1] > times[0] else 0.0
