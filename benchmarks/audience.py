@@ -6,12 +6,12 @@ one connection) in this process; the viewers are `benchmarks.viewer_client` play
 process of their own on the same CPUs: `--decoding` of them (1) decode, for their round
 trips; the others count the frames that arrive whole without decoding them, standing for
 players on other machines (decoding eight streams here would take the CPUs the server
-needs). Per level, over
-`--seconds` once every viewer receives: the performer's frames per second and round trip
-(capture to arrival, read from the frame code), each viewer's frames per second and round
-trip (from the performer's capture to the viewer's arrival), and the server's encoding
-time for the audience. The levels run in the order given; the default starts and ends
-with none, and the performer's latency at each level is compared with the mean of those.
+needs). Per level, over `--seconds` once every viewer receives: the performer's frames
+per second and round trip (capture to arrival, read from the frame code), each viewer's
+frames per second and the decoding viewers' round trips (from the performer's capture to
+the viewer's arrival), and the server's encoding time for the audience. The levels run
+in the order given; the default starts and ends with none, and the performer's latency
+at each level is compared with the mean of those.
 
 Results: `results/audience.json` and `.md`.
 
