@@ -155,6 +155,12 @@
     const rows = [["glass-to-glass p50 / p95 (this page)",
                    glass.length ? `${pct(glass, 0.5).toFixed(0)} / ${pct(glass, 0.95).toFixed(0)} ms`
                    : "measuring..."]];
+    if (mine && !control) {
+      // Over WHIP there is no control channel: the rate to send and the tracking mode
+      // come from the session's statistics instead, once a second all the same.
+      if (mine.send_fps_asked > 0) pacer.fps = Math.min(SEND_FPS, mine.send_fps_asked);
+      if (pc && typeof mine.mode === "string" && mine.mode !== mode) showMode(mine.mode);
+    }
     if (mine) {
       rows.push(["camera frames sent", `${pacer.fps.toFixed(0)} / s (the server's ask), `
         + `through ${sender ? sender.path : "-"}`]);
@@ -178,8 +184,8 @@
   }
 
   // The streaming standards instead of one connection: the camera goes over WHIP
-  // (pc, send only), the avatar comes back over WHEP (viewerPc). No control channel:
-  // no overlay, no tracking mode, the camera at its full rate.
+  // (pc, send only), the avatar comes back over WHEP (viewerPc). No control channel: no
+  // overlay; the rate to send and the tracking mode come from /stats (refreshStats).
   async function connectWhip() {
     const token = $("token").value.trim();
     const avatar = $("avatar").value;
