@@ -38,6 +38,11 @@ bench: install
 	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/python -m benchmarks.serve
 	$(BIN)/python -m benchmarks.browser
+	$(BIN)/python -m benchmarks.reliability
+	$(BIN)/python -m benchmarks.audience
+	$(BIN)/python -m benchmarks.av_sync
+	# GStreamer on both ends; needs root and GStreamer, says why and goes on without them
+	-$(BIN)/python -m benchmarks.interop --out benchmarks/results
 
 lint: install
 	$(BIN)/ruff check .
