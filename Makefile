@@ -32,6 +32,8 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# The last (GStreamer on both ends) needs root and GStreamer: without them it says why, and
+# the rest stands.
 bench: install
 	$(BIN)/python -m benchmarks.label_map
 	$(BIN)/python -m benchmarks.runners
@@ -41,7 +43,6 @@ bench: install
 	$(BIN)/python -m benchmarks.reliability
 	$(BIN)/python -m benchmarks.audience
 	$(BIN)/python -m benchmarks.av_sync
-	# GStreamer on both ends; needs root and GStreamer, says why and goes on without them
 	-$(BIN)/python -m benchmarks.interop --out benchmarks/results
 
 lint: install
