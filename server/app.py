@@ -49,12 +49,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
-from aiortc import RTCSessionDescription
-from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
@@ -66,14 +63,14 @@ from server.http import (
     MANAGER,
     MAX_BODY,
     PENDING,
+    STATIC,
     VIEWERS,
     error,
+    open_session,
     read_json,
 )
 from server.session import (
-    ServerBusy,
     Session,
-    SessionClosed,
     SessionManager,
     SessionOptions,
 )
@@ -82,7 +79,6 @@ from server.whip import SDP_TYPE
 
 log = logging.getLogger(__name__)
 
-STATIC = Path(__file__).resolve().parent / "static"
 CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 IO_POOL = "dancenow-io"  # the name of the threads of the server's pool for blocking work
 SECRET_HEADER = "X-Session-Secret"  # a session's secret, to read its statistics in full
@@ -260,20 +256,9 @@ async def offer(request: web.Request) -> web.Response:
             raise InputError(f"unknown avatar {avatar!r}; serving {', '.join(manager.avatars)}")
     except InputError as exc:
         return error(400, str(exc))
-    if manager.full:
-        return error(503, f"the server is busy: {manager.max_sessions} session(s) live")
-    try:
-        session = await manager.open(RTCSessionDescription(sdp=sdp, type=kind), avatar)
-    except InputError as exc:
-        return error(400, str(exc))
-    except SessionClosed as exc:
-        return error(409, f"the session was stopped before it was answered ({exc})")
-    except ServerBusy:
-        return error(503, f"the server is busy: {manager.max_sessions} session(s) live")
-    except (ValueError, InvalidAccessError, InvalidStateError, OperationError) as exc:
-        # what the checks above did not foresee: aiortc refused the offer
-        log.warning("offer refused by the peer connection: %s: %s", type(exc).__name__, exc)
-        return error(400, f"the offer could not be answered ({type(exc).__name__}: {exc})")
+    session = await open_session(manager, sdp, avatar, "offer")
+    if isinstance(session, web.Response):
+        return session
     answer = session.pc.localDescription
     return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id,
                               "secret": session.secret, "avatar": avatar,

@@ -31,13 +31,11 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from engine.pipeline import LiveFrame
 from engine.pipeline.slot import LatestSlot
-from server import framecode
 from server.audio import AudioRelay
-from server.videoframes import video_frame
+from server.tracks import VIDEO_CLOCK, FrameStamper
 
 log = logging.getLogger(__name__)
 
-VIDEO_CLOCK = 90_000
 KEYFRAME_EVERY = 2.0  # seconds between keyframes without a request
 VIEWER_QUEUE = 30  # encoded frames a viewer may fall behind before it starts over
 BITRATE = 1_500_000  # bits a second of the shared encoders
@@ -152,7 +150,7 @@ class Broadcast:
         self._encoders: dict[str, SharedEncoder] = {}
         self._slot: LatestSlot[LiveFrame] = LatestSlot()
         self._worker: asyncio.Task | None = None
-        self._start: float | None = None
+        self._stamp = FrameStamper()
         self._last_keyframe = 0.0
         self.keyframe_wanted = True
         self.finished = False
@@ -200,18 +198,6 @@ class Broadcast:
         elif frame.captured is not None:  # no viewers: the latency up to here
             self._latencies.append(time.perf_counter() - frame.captured)
 
-    def _video_frame(self, frame: LiveFrame) -> av.VideoFrame:
-        image = frame.output
-        if frame.id is not None and framecode.fits(image):
-            image = framecode.draw(image.copy(), frame.id)
-        out = video_frame(image)
-        now = time.perf_counter()
-        if self._start is None:
-            self._start = now
-        out.pts = int((now - self._start) * VIDEO_CLOCK)
-        out.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-        return out
-
     async def _encode_task(self) -> None:
         loop = asyncio.get_running_loop()
         while (frame := await self._slot.get()) is not None:
@@ -222,7 +208,7 @@ class Broadcast:
             keyframe = self.keyframe_wanted or now - self._last_keyframe >= KEYFRAME_EVERY
             if keyframe:
                 self.keyframe_wanted, self._last_keyframe = False, now
-            video = self._video_frame(frame)
+            video = self._stamp(frame)
             for codec in codecs:
                 encoder = self._encoders[codec]
                 packets = await loop.run_in_executor(None, encoder.encode, video, keyframe)

@@ -5,12 +5,22 @@ read within bounds (size `MAX_BODY`, `BODY_TIMEOUT` seconds to arrive, at most
 from __future__ import annotations
 
 import asyncio
+import logging
+from pathlib import Path
 
 from aiohttp import web
+from aiortc import RTCSessionDescription
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 
 from engine.errors import InputError
 from server import validate
-from server.session import SessionManager
+from server.session import ServerBusy, Session, SessionClosed, SessionManager
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+RETRY_AFTER_S = 10  # Retry-After of a 503 when the server or a stream is full (WHIP, WHEP)
+# what aiortc raises for an offer the checks of server.validate did not foresee
+PEER_REFUSALS = (ValueError, InvalidAccessError, InvalidStateError, OperationError)
 
 MANAGER = web.AppKey("manager", SessionManager)
 CONFIG = web.AppKey("config", object)
@@ -25,6 +35,40 @@ JSON_TYPE = "application/json"
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     """`{"error": message}` with `status`."""
     return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def busy(message: str, retry_after: bool = False) -> web.Response:
+    """503 with `message` (and `Retry-After`, as WHIP and WHEP clients expect)."""
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if retry_after else None
+    return error(503, message, headers)
+
+
+def refused_by_peer(exc: Exception, what: str) -> web.Response:
+    """400 for an offer that aiortc refused (logged: the checks did not foresee it)."""
+    log.warning("%s refused by the peer connection: %s: %s", what, type(exc).__name__, exc)
+    return error(400, f"the offer could not be answered ({type(exc).__name__}: {exc})")
+
+
+async def open_session(manager: SessionManager, sdp: str, avatar: str, what: str,
+                       ingest_only: bool = False,
+                       retry_after: bool = False) -> Session | web.Response:
+    """A session answering the checked offer `sdp`, or the error to answer with: 503 when
+    full, 400 for an offer without video or one aiortc refuses, 409 when it was stopped
+    before its answer."""
+    full = f"the server is busy: {manager.max_sessions} session(s) live"
+    if manager.full:
+        return busy(full, retry_after)
+    try:
+        return await manager.open(RTCSessionDescription(sdp=sdp, type="offer"), avatar,
+                                  ingest_only)
+    except InputError as exc:
+        return error(400, str(exc))
+    except SessionClosed as exc:
+        return error(409, f"the session was stopped before it was answered ({exc})")
+    except ServerBusy:
+        return busy(full, retry_after)
+    except PEER_REFUSALS as exc:
+        return refused_by_peer(exc, what)
 
 
 async def read_text(request: web.Request, max_bytes: int = MAX_BODY) -> str:

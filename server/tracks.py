@@ -96,6 +96,27 @@ class TrackSource:
         return out
 
 
+class FrameStamper:
+    """Finished frames as the `av.VideoFrame`s aiortc sends: the frame code drawn back in
+    (where the frame is large enough to carry it), stamped on the RTP video clock from
+    the first frame on."""
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+
+    def __call__(self, frame: LiveFrame) -> av.VideoFrame:
+        image = frame.output
+        if frame.id is not None and framecode.fits(image):
+            image = framecode.draw(image.copy(), frame.id)
+        out = video_frame(image)
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = now
+        out.pts = int((now - self._start) * VIDEO_CLOCK)
+        out.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        return out
+
+
 class AvatarTrack(MediaStreamTrack):
     """The avatar video sent back to the browser."""
 
@@ -104,7 +125,7 @@ class AvatarTrack(MediaStreamTrack):
     def __init__(self) -> None:
         super().__init__()
         self._slot: LatestSlot[LiveFrame] = LatestSlot()
-        self._start: float | None = None
+        self._stamp = FrameStamper()
         self.frames_sent = 0
 
     async def sink(self, frame: LiveFrame) -> None:
@@ -123,14 +144,5 @@ class AvatarTrack(MediaStreamTrack):
         if frame is None:
             self.stop()
             raise MediaStreamError
-        image = frame.output
-        if frame.id is not None and framecode.fits(image):
-            image = framecode.draw(image.copy(), frame.id)
-        out = video_frame(image)
-        now = time.perf_counter()
-        if self._start is None:
-            self._start = now
-        out.pts = int((now - self._start) * VIDEO_CLOCK)
-        out.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         self.frames_sent += 1
-        return out
+        return self._stamp(frame)

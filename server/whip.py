@@ -23,24 +23,31 @@ a malformed offer or fragment, `404` for an unknown stream or resource, `503` wi
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from aiohttp import web
 from aiortc import RTCSessionDescription
-from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 from aiortc.sdp import candidate_from_sdp
 
 from engine.errors import InputError
 from server import trickle, validate
-from server.http import CONFIG, MANAGER, VIEWERS, error, read_text
-from server.session import ServerBusy, Session, SessionClosed
+from server.http import (
+    CONFIG,
+    MANAGER,
+    PEER_REFUSALS,
+    STATIC,
+    VIEWERS,
+    busy,
+    error,
+    open_session,
+    read_text,
+    refused_by_peer,
+)
+from server.session import ServerBusy, Session
 from server.viewer import Viewer
 
 log = logging.getLogger(__name__)
 
 SDP_TYPE = "application/sdp"
-RETRY_AFTER_S = 10  # Retry-After of a 503 when the server or a stream is full
-STATIC = Path(__file__).resolve().parent / "static"
 HEADERS_EXPOSED = "Location, Link, Dancenow-Session, Dancenow-Secret, Dancenow-Stream"
 
 
@@ -72,10 +79,6 @@ async def _offer_sdp(request: web.Request, video: str) -> str | web.Response:
     return sdp
 
 
-def _busy(message: str) -> web.Response:
-    return error(503, message, {"Retry-After": str(RETRY_AFTER_S)})
-
-
 async def whip(request: web.Request) -> web.StreamResponse:
     manager = request.app[MANAGER]
     sdp = await _offer_sdp(request, "send")
@@ -84,21 +87,10 @@ async def whip(request: web.Request) -> web.StreamResponse:
     avatar = request.match_info.get("avatar") or next(iter(manager.avatars))
     if avatar not in manager.avatars:
         return error(404, f"unknown avatar {avatar!r}; serving {', '.join(manager.avatars)}")
-    if manager.full:
-        return _busy(f"the server is busy: {manager.max_sessions} session(s) live")
-    try:
-        session = await manager.open(RTCSessionDescription(sdp=sdp, type="offer"), avatar,
-                                     ingest_only=True)
-    except InputError as exc:
-        return error(400, str(exc))
-    except SessionClosed as exc:
-        return error(409, f"the session was stopped before it was answered ({exc})")
-    except ServerBusy:
-        return _busy(f"the server is busy: {manager.max_sessions} session(s) live")
-    except (ValueError, InvalidAccessError, InvalidStateError, OperationError) as exc:
-        log.warning("WHIP offer refused by the peer connection: %s: %s",
-                    type(exc).__name__, exc)
-        return error(400, f"the offer could not be answered ({type(exc).__name__}: {exc})")
+    session = await open_session(manager, sdp, avatar, "WHIP offer", ingest_only=True,
+                                 retry_after=True)
+    if isinstance(session, web.Response):
+        return session
     log.info("WHIP session of %s: its viewers watch /watch/%s", avatar, session.stream)
     return _sdp_response(request, session.pc.localDescription,
                          f"/whip/resource/{session.resource}",
@@ -119,11 +111,9 @@ async def whep(request: web.Request) -> web.StreamResponse:
         viewer = await viewers.open(session.broadcast, RTCSessionDescription(sdp=sdp,
                                                                              type="offer"))
     except ServerBusy as exc:
-        return _busy(str(exc))
-    except (ValueError, InvalidAccessError, InvalidStateError, OperationError) as exc:
-        log.warning("WHEP offer refused by the peer connection: %s: %s",
-                    type(exc).__name__, exc)
-        return error(400, f"the offer could not be answered ({type(exc).__name__}: {exc})")
+        return busy(str(exc), retry_after=True)
+    except PEER_REFUSALS as exc:
+        return refused_by_peer(exc, "WHEP offer")
     return _sdp_response(request, viewer.pc.localDescription,
                          f"/whep/resource/{viewer.resource}", {"Dancenow-Stream": stream})
 
