@@ -36,7 +36,7 @@ from benchmarks.machine import machine, reference_ms
 from benchmarks.reliability import ROOT, serving
 from benchmarks.report import command_line, write_results
 from engine.avatar import DEMO_LIVE_AVATAR
-from server.loopback import LoopbackClient, performer_frames
+from server.loopback import LoopbackClient, frame_rate, performer_frames
 
 log = logging.getLogger("benchmarks.audience")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -87,9 +87,7 @@ async def _level(http: aiohttp.ClientSession, url: str, performer: LoopbackClien
         await asyncio.sleep(seconds)
         end, arrivals, fps = start + seconds, [], []
     rts = [rt for t, rt in performer.round_trips if start <= t <= end]
-    received = [t for t, _ in performer.received if start <= t <= end]
-    performer_fps = (len(received) - 1) / (received[-1] - received[0]) \
-        if len(received) > 1 and received[-1] > received[0] else 0.0
+    performer_fps = frame_rate([t for t, _ in performer.received if start <= t <= end])
     viewer_rts = []
     for a in arrivals:
         own = [t - performer.camera.sent[c] for c, t in a if c in performer.camera.sent]

@@ -69,6 +69,13 @@ class PerformerTrack(VideoStreamTrack):
         return frame
 
 
+def frame_rate(times: list[float]) -> float:
+    """Frames per second of frames that came at `times` (seconds, in order)."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return 0.0
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
 class ClickTrack(MediaStreamTrack):
     """Music for the sync measurement: 20 ms frames of silence (48 kHz mono), with a click
     (`CLICK_MS` of full scale) starting a frame every `every` seconds; `clicks` holds when
@@ -191,8 +198,7 @@ class LoopbackClient:
         if len(times) < 2:
             return 0.0
         since = times[0] + skip_seconds if start is None else start
-        times = [t for t in times if t >= since] or times[-1:]
-        return (len(times) - 1) / (times[-1] - times[0]) if times[-1] > times[0] else 0.0
+        return frame_rate([t for t in times if t >= since])
 
     async def close(self) -> None:
         await self.pc.close()
@@ -280,9 +286,7 @@ class LoopbackViewer:
     def fps(self, start: float) -> float:
         """Frames received per second from `start` (perf_counter) on (decoded ones; see
         `arrivals.frames` for a viewer that does not decode)."""
-        times = [t for t, _ in self.received if t >= start]
-        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and \
-            times[-1] > times[0] else 0.0
+        return frame_rate([t for t, _ in self.received if t >= start])
 
     async def close(self) -> None:
         await self.pc.close()

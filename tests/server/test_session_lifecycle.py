@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 import server.session as session_module
+from benchmarks.session_client import without_candidates
 from server.app import MANAGER, ServeConfig, create_app
 from server.loopback import LoopbackClient, performer_frames
 from server.session import (
@@ -134,8 +135,7 @@ def test_a_client_that_never_connects_is_closed_after_the_timeout(until, standin
         manager = _manager(connect_timeout=1.0)
         client = LoopbackClient(frames)
         offer = await _offer(client)
-        sdp = "".join(line + "\r\n" for line in offer.sdp.splitlines()
-                      if not line.startswith(("a=candidate", "a=end-of-candidates")))
+        sdp = without_candidates(offer.sdp)
         session = await manager.open(RTCSessionDescription(sdp=sdp, type="offer"), AVATAR)
         assert session.state == "connecting" and manager.full is False
         start = time.perf_counter()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import onnxruntime
 import pytest
@@ -11,21 +9,6 @@ import torch
 
 from engine.errors import InputError
 from engine.runners import RunnerUnavailable, available_backends, create_runner
-from train.models import Generator
-from train.presets import get_preset
-
-
-@pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Generator]:
-    torch.manual_seed(0)
-    g = Generator(get_preset("tiny").generator).eval()
-    path = tmp_path_factory.mktemp("onnx") / "g.onnx"
-    dummy = (torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(g, dummy, str(path), dynamo=False, opset_version=17,
-                          input_names=["label", "previous"], output_names=["frame"])
-    return str(path), g
 
 
 def test_ort_cpu_matches_torch_and_reuses_its_buffer(tiny_onnx, rng) -> None:

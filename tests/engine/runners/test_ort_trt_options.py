@@ -17,18 +17,14 @@ options the way its generation can take them, then runs the model on the CPU:
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import onnxruntime
 import pytest
-import torch
 
 from engine.runners import create_runner, ort_runner
-from train.models import Generator
-from train.presets import get_preset
 
 TRT = "TensorrtExecutionProvider"
 DOCUMENTED = {
@@ -83,19 +79,6 @@ def fake_onnxruntime(generation: str) -> SimpleNamespace:
         provider_options_seen=seen)
 
 
-@pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> str:
-    torch.manual_seed(0)
-    g = Generator(get_preset("tiny").generator).eval()
-    path = tmp_path_factory.mktemp("onnx") / "g.onnx"
-    dummy = (torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(g, dummy, str(path), dynamo=False, opset_version=17,
-                          input_names=["label", "previous"], output_names=["frame"])
-    return str(path)
-
-
 @pytest.mark.parametrize("generation", list(PROVIDERS))
 def test_ort_trt_options_suit_providers_of_tensorrt_10_and_11(generation, tiny_onnx, rng,
                                                                monkeypatch) -> None:
@@ -103,8 +86,8 @@ def test_ort_trt_options_suit_providers_of_tensorrt_10_and_11(generation, tiny_o
     monkeypatch.setattr(ort_runner, "_ort", lambda: fake)
     feed = {n: rng.uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32)
             for n in ("label", "previous")}
-    with create_runner("ort-trt", tiny_onnx) as trt, create_runner("ort-cpu",
-                                                                   tiny_onnx) as cpu:
+    path, _ = tiny_onnx
+    with create_runner("ort-trt", path) as trt, create_runner("ort-cpu", path) as cpu:
         np.testing.assert_allclose(trt.infer(feed)["frame"], cpu.infer(feed)["frame"],
                                    atol=1e-5)
     (options,) = fake.provider_options_seen
@@ -118,8 +101,8 @@ def test_the_tensorrt_11_fake_refuses_weak_typing_options(tiny_onnx) -> None:
     """What `ort-trt` passed before (trt_fp16_enable) is what this fake refuses."""
     fake = fake_onnxruntime("trt11")
     with pytest.raises(ProviderOptionError, match="trt_fp16_enable"):
-        fake.InferenceSession(tiny_onnx, onnxruntime.SessionOptions(),
+        fake.InferenceSession(tiny_onnx[0], onnxruntime.SessionOptions(),
                               providers=[(TRT, {"trt_fp16_enable": True})])
     fake_trt10 = fake_onnxruntime("trt10")
-    fake_trt10.InferenceSession(tiny_onnx, onnxruntime.SessionOptions(),
+    fake_trt10.InferenceSession(tiny_onnx[0], onnxruntime.SessionOptions(),
                                 providers=[(TRT, {"trt_fp16_enable": True})])
