@@ -76,5 +76,7 @@ def test_a_viewer_hears_the_performer_in_step_with_the_avatar(pose_models) -> No
 
     result = asyncio.run(run())
     assert result["clicks"] >= 3 and result["video_frames"] >= 30, result
-    # Without the relay's delay the clicks would come the avatar's whole latency early.
-    assert abs(result["offset_ms"]) < 150, result
+    # Without the relay's delay the clicks would come the avatar's whole latency early
+    # (an offset of minus the video latency). On a loaded machine the latency itself
+    # swings by hundreds of milliseconds within the run, so the bound grows with it.
+    assert abs(result["offset_ms"]) < max(150.0, 0.5 * result["video_latency_ms"]), result
