@@ -1,109 +1,345 @@
-"""Load: 1, 2, 4, 8 concurrent WebRTC sessions against the server on loopback.
+"""Load: 1, 2, 4, 8 concurrent WebRTC sessions against `dancenow serve` on loopback.
 
-Each session is an aiortc client (`server.loopback`) sending a synthetic performer at
-up to 30 fps (as many as its session asks for) and receiving the avatar; once every
-session of a level is connected and `--warmup` seconds have passed, for `--seconds`:
-each session's frames received per second and round trip from capture to arrival (read
-from the frame code), and the server's own statistics. The clients run in the server's
-process, on the same CPUs. Bounded in time: warm-up plus `--seconds` per level.
+The server is the real `dancenow serve` in a process of its own, and each session's
+client is a process of its own too (`benchmarks.load_client`: a `server.loopback`
+client sending a synthetic performer at up to 30 fps, as many as its session asks for,
+and receiving the avatar), so no client shares the server's interpreter. The CPUs are
+still shared: on a small machine the clients' own video coding competes with the
+server.
+
+Each level starts a fresh server with `--max-sessions` set to the level: every level
+begins from the same state (no session of the previous level still closing, the pool
+for blocking work sized as `dancenow serve` sizes it for that many sessions), as a server
+configured for that load would be; the cost is the server's start (a few seconds) per
+level. The server listens on a free port of 127.0.0.1 and is stopped (SIGTERM, then
+SIGKILL) once its level is measured. With `--server-url`, no server is started: every
+level is measured against that one (a server or a front door of several), and before a
+level the benchmark waits for the previous level's sessions to leave its /stats.
+
+Per level, once every client has connected (or failed to), each waits `--warmup`
+seconds and measures for `--seconds`: frames received per second, round trip p50/p95
+(capture in the client to arrival back, from the frame code). Then the server's own
+statistics of each session (GET /stats with the session's secret): its latency p50/p95
+(the pipeline's, decoded camera frame to avatar frame, over its latest samples) and the
+camera rate it asked for. Per level: the mean received fps, the fairness ratio (lowest
+session fps over the mean; 1 when every session gets the same share) and the worst
+round trip. A client that fails to connect is reported as such in its level's row.
+
+Bounded in time: every wait has a limit, and the client processes started are killed
+(by their process id) if still there at the end of their level.
 Results: `results/serve.json` and `results/serve.md`.
 
-    python -m benchmarks.serve [--sessions 1 2 4 8] [--seconds 10]
+    python -m benchmarks.serve [--sessions 1 2 4 8] [--seconds 10] [--server-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import logging
+import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from aiohttp.test_utils import TestClient, TestServer
+import aiohttp
 
 from benchmarks.machine import machine, reference_ms
+from benchmarks.reliability import serving
 from benchmarks.report import command_line, write_results
 from engine.avatar import DEMO_LIVE_AVATAR, load_bundle
-from engine.pipeline import PipelineConfig
 from engine.pipeline.affinity import MAX_NICE
-from server.app import MANAGER, ServeConfig, create_app
-from server.loopback import LoopbackClient, performer_frames
-from server.session import SessionOptions
 
 log = logging.getLogger("benchmarks.serve")
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+CONNECT_TIMEOUT_S = 150.0  # a client's start, its offer answered and its session live
+REPORT_MARGIN_S = 30.0  # a client's report, past its warm-up and measured time
+EXIT_TIMEOUT_S = 10.0  # a client closing its connection and exiting
+HTTP_TIMEOUT_S = 10.0  # one GET /stats
+DRAIN_TIMEOUT_S = 30.0  # the previous level's sessions leaving a running server
 
 
-async def run_level(app_factory, count: int, seconds: float, frames: list,  # noqa: ANN001
-                    warmup: float = 3.0) -> dict:
-    app = app_factory(count)
-    async with TestClient(TestServer(app)) as http:
-        clients = [LoopbackClient(frames) for _ in range(count)]
-        ids, secrets = [], []
-        for c in clients:
-            res = await http.post("/offer", json=await c.offer())
-            if res.status != 200:
-                raise RuntimeError(f"offer refused: {res.status} {await res.text()}")
-            answer = await res.json()
-            ids.append(answer["session"])
-            secrets.append(answer["secret"])
-            await c.answer(answer)
-        await asyncio.sleep(warmup)
+# -- per-session and per-level numbers --------------------------------------------------------
+def parse_line(line: bytes | str) -> dict:
+    """One JSON line of a client (`benchmarks.load_client`) as a dict; ValueError for a
+    line that is not a JSON object."""
+    text = line.decode(errors="replace") if isinstance(line, bytes) else line
+    message = json.loads(text)
+    if not isinstance(message, dict):
+        raise ValueError(f"expected a JSON object, got {text.strip()[:80]!r}")
+    return message
+
+
+def session_row(index: int, report: dict | None, server: dict | None,
+                error: str | None = None) -> dict:
+    """One session's row: its client's report and the server's statistics of it (None
+    for what is missing), or the reason it failed."""
+    report, server = report or {}, server or {}
+    latency = {k: None if v is None else round(v, 1)
+               for k, v in (server.get("latency") or {}).items()}
+    row = {"session": index, "id": report.get("session"),
+           "received_fps": report.get("received_fps"),
+           "frames": report.get("frames"),
+           "round_trip_p50_ms": report.get("round_trip_p50_ms"),
+           "round_trip_p95_ms": report.get("round_trip_p95_ms"),
+           "server_latency_p50_ms": latency.get("p50_ms"),
+           "server_latency_p95_ms": latency.get("p95_ms"),
+           "send_fps_asked": server.get("send_fps_asked"),
+           "server_fps_out": None if server.get("fps_out") is None else
+           round(server["fps_out"], 2)}
+    if error is not None or not report:
+        row["error"] = error or "no report"
+    return row
+
+
+def fairness(fps: list[float]) -> float | None:
+    """Lowest over mean frames per second (1: every session gets the same share; None
+    without sessions or frames)."""
+    if not fps:
+        return None
+    mean = sum(fps) / len(fps)
+    return min(fps) / mean if mean > 0 else None
+
+
+def _worst(rows: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return max(values) if values else None
+
+
+def summarize_level(count: int, rows: list[dict]) -> dict:
+    """A level's summary from its sessions' rows: how many measured and failed, their
+    received fps, its mean and fairness (over the measured sessions), and the worst
+    round trip and server latency of any session."""
+    measured = [r for r in rows if "error" not in r and r.get("received_fps") is not None]
+    fps = [r["received_fps"] for r in measured]
+    ratio = fairness(fps)
+    return {"sessions": count, "measured": len(measured), "failed": count - len(measured),
+            "errors": sorted({r["error"] for r in rows if "error" in r}),
+            "received_fps": fps,
+            "mean_fps": round(sum(fps) / len(fps), 2) if fps else None,
+            "fairness": None if ratio is None else round(ratio, 3),
+            "round_trip_p50_ms": _worst(measured, "round_trip_p50_ms"),
+            "round_trip_p95_ms": _worst(measured, "round_trip_p95_ms"),
+            "server_latency_p50_ms": _worst(measured, "server_latency_p50_ms"),
+            "server_latency_p95_ms": _worst(measured, "server_latency_p95_ms")}
+
+
+# -- client processes -------------------------------------------------------------------------
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in a few words: the message, or the kind of error without one."""
+    return str(exc) or type(exc).__name__
+
+
+@dataclass
+class Client:
+    """One `benchmarks.load_client` process and what it said."""
+
+    index: int
+    proc: asyncio.subprocess.Process
+    session: dict = field(default_factory=dict)  # {"session", "secret"}
+    report: dict | None = None
+    error: str | None = None
+
+    @classmethod
+    async def start(cls, index: int, url: str, seconds: float, warmup: float,
+                    size: int) -> Client:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks.load_client", url, "--seconds", str(seconds),
+            "--warmup", str(warmup), "--size", str(size), cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        return cls(index, proc)
+
+    async def message(self, timeout: float) -> dict:
+        """The client's next line; RuntimeError when it says `error` or exits first."""
+        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        if not line:
+            code = await asyncio.wait_for(self.proc.wait(), EXIT_TIMEOUT_S)
+            raise RuntimeError(f"client exited ({code}) before saying more")
+        message = parse_line(line)
+        if "error" in message:
+            raise RuntimeError(str(message["error"]))
+        return message
+
+    async def connect(self, timeout: float) -> bool:
+        """Wait for the session's id and for its first avatar frames; False (and `error`
+        set) when the client fails or the time runs out."""
         start = time.perf_counter()
-        await asyncio.sleep(seconds)
-        server = []  # each session's statistics, read with its secret
-        for secret in secrets:
-            res = await http.get("/stats", headers={"X-Session-Secret": secret})
-            server.extend((await res.json())["sessions"])
-        for c in clients:
-            await c.close()
-        for _ in range(100):
-            if not app[MANAGER].sessions:
-                break
-            await asyncio.sleep(0.1)
-    rows = []
-    by_id = {s["id"]: s for s in server}
-    for i, (c, sid) in enumerate(zip(clients, ids, strict=True)):
-        rt = np.array(c.round_trips_since(start)) * 1e3
-        own = by_id.get(sid) or {}
-        rows.append({"session": i + 1, "received_fps": c.received_fps(start=start),
-                     "round_trip_p50_ms": float(np.percentile(rt, 50)) if rt.size else None,
-                     "round_trip_p95_ms": float(np.percentile(rt, 95)) if rt.size else None,
-                     "frames": len(c.received),
-                     "server_latency_p50_ms": (own.get("latency") or {}).get("p50_ms"),
-                     "send_fps_asked": own.get("send_fps_asked")})
-    return {"sessions": count, "clients": rows, "server": server}
+        try:
+            self.session = await self.message(timeout)
+            await self.message(max(1.0, timeout - (time.perf_counter() - start)))
+            return True
+        except (TimeoutError, RuntimeError, ValueError) as exc:
+            self.error = f"did not connect: {_reason(exc)}"
+            return False
+
+    async def send(self, line: str) -> None:
+        if self.proc.returncode is None and self.proc.stdin is not None:
+            with contextlib.suppress(ConnectionError):
+                self.proc.stdin.write(line.encode() + b"\n")
+                await self.proc.stdin.drain()
+
+    async def measure(self, timeout: float) -> None:
+        """Start the client's warm-up and measurement; wait for its report."""
+        await self.send("measure")
+        try:
+            self.report = (await self.message(timeout))["report"]
+        except (TimeoutError, RuntimeError, ValueError, KeyError) as exc:
+            self.error = f"no report: {_reason(exc)}"
+
+    async def end(self) -> None:
+        """Let the client close its connection and exit (killed if it does not in time)."""
+        await self.send("end")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.proc.wait(), EXIT_TIMEOUT_S)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            log.warning("killing client %d (pid %d)", self.index, self.proc.pid)
+            self.proc.kill()
+
+
+async def _get_stats(http: aiohttp.ClientSession, url: str, secret: str | None = None) -> dict:
+    headers = {"X-Session-Secret": secret} if secret else {}
+    async with http.get(url + "stats", headers=headers) as res:
+        res.raise_for_status()
+        return await res.json()
+
+
+async def _session_stats(http: aiohttp.ClientSession, url: str, secret: str) -> dict | None:
+    """The server's statistics of the session whose secret this is (None if gone)."""
+    try:
+        sessions = (await _get_stats(http, url, secret))["sessions"]
+    except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+        log.warning("GET /stats failed: %s", exc)
+        return None
+    return sessions[0] if sessions else None
+
+
+async def _drained(http: aiohttp.ClientSession, url: str) -> None:
+    """Wait (bounded) until the server counts no session, as before a level."""
+    start = time.perf_counter()
+    count = None
+    while time.perf_counter() - start < DRAIN_TIMEOUT_S:
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError, KeyError):
+            count = (await _get_stats(http, url))["summary"]["count"]
+            if count == 0:
+                return
+        await asyncio.sleep(0.5)
+    log.warning("%s sessions still in %sstats after %.0f s", count, url, DRAIN_TIMEOUT_S)
+
+
+async def run_level(url: str, count: int, seconds: float, warmup: float, size: int) -> dict:
+    """`count` client processes against the server at `url`: each session's row (its
+    client's report and the server's statistics of it) and the level's summary."""
+    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
+    clients: list[Client] = []
+    server: dict[int, dict | None] = {}
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        await _drained(http, url)
+        try:
+            for i in range(count):
+                clients.append(await Client.start(i + 1, url, seconds, warmup, size))
+            await asyncio.gather(*(c.connect(CONNECT_TIMEOUT_S) for c in clients))
+            live = [c for c in clients if c.error is None]
+            await asyncio.gather(*(c.measure(warmup + seconds + REPORT_MARGIN_S)
+                                   for c in live))
+            for c in live:
+                server[c.index] = await _session_stats(http, url, c.session["secret"])
+            await asyncio.gather(*(c.end() for c in clients))
+        finally:
+            for c in clients:
+                c.kill()
+            for c in clients:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(c.proc.wait(), EXIT_TIMEOUT_S)
+    rows = [session_row(c.index, c.report, server.get(c.index), c.error) for c in clients]
+    for r in rows:
+        if "error" in r:
+            log.warning("%d session(s), client %d: %s", count, r["session"], r["error"])
+    return {**summarize_level(count, rows), "clients": rows,
+            "server": [s for s in server.values() if s is not None]}
+
+
+# -- the report ---------------------------------------------------------------------------------
+def _fmt(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _level_line(level: dict) -> str:
+    fps = ", ".join(f"{v:.1f}" for v in level["received_fps"]) or "—"
+    failed = f"; {level['failed']} failed" if level["failed"] else ""
+    return (f"| {level['sessions']} | {level['measured']}{failed} | {fps} | "
+            f"{_fmt(level['mean_fps'], 1)} | {_fmt(level['fairness'], 2)} | "
+            f"{_fmt(level['round_trip_p50_ms'])} | {_fmt(level['round_trip_p95_ms'])} | "
+            f"{_fmt(level['server_latency_p50_ms'])} | "
+            f"{_fmt(level['server_latency_p95_ms'])} | {_fmt(level.get('reference_ms'), 1)} |")
 
 
 def markdown(report: dict) -> str:
     m = report["machine"]
+    where = (f"`{report['server_url']}`, already running" if report.get("server_url") else
+             "`dancenow serve` in its own process, started per level with `--max-sessions` "
+             "set to the level")
+    nice = (f"; the pipelines' compute threads at nice +{report['stage_nice']}"
+            if report.get("stage_nice") else "")
     lines = ["# Concurrent sessions on loopback", "", f"Command: `{report['command']}`", "",
-             f"Machine: {m['cpu']}, {m['cores']} cores. Avatar `{report['avatar']}` on "
-             f"`{report['backend']}`, pose on `{report['pose_backend']}`; each session an "
-             f"aiortc client in the same process sending a {report['frame_size']} px "
-             "synthetic performer at up to 30 fps (the rate its session asks for); measured "
-             f"for {report['seconds']:.0f} s after a {report['warmup']:.0f} s warm-up"
-             + (f"; the pipelines' compute threads at nice +{report['stage_nice']}"
-                if report.get("stage_nice") else "") + ". Round "
-             "trip: capture in the client to arrival back in it, from the frame code, so it "
-             "includes the clients' own coding on the shared CPUs; server latency: the "
-             "session's pipeline, from its decoded frame to its avatar frame. Reference: the "
-             "avatar's generator alone on one thread just before the level (the machine's "
-             "speed then).", "",
-             "| sessions | session | received fps | round trip p50 ms | p95 ms | "
-             "server latency p50 ms | fps asked | reference ms |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    fmt = lambda v: "—" if v is None else f"{v:.0f}"  # noqa: E731
+             f"Machine: {m['cpu']}, {m['cores']} cores. Server: {where}; avatar "
+             f"`{report['avatar']}` on `{report['backend']}`, pose on "
+             f"`{report['pose_backend']}`{nice}. Each session's client is a process of its "
+             f"own (`benchmarks.load_client`) sending a {report['frame_size']} px synthetic "
+             "performer at up to 30 fps (the rate its session asks for) and receiving the "
+             f"avatar; measured for {report['seconds']:.0f} s after a "
+             f"{report['warmup']:.0f} s warm-up once every client connected. The clients "
+             "share the CPUs with the server, so their own video coding is part of the "
+             "load.", "",
+             "Round trip: capture in the client to arrival back in it, from the frame code "
+             "(per level: the worst session's). Server latency: the session's pipeline, "
+             "from its decoded frame to its avatar frame, from `/stats` (the worst "
+             "session's). Fairness: the lowest session's received fps over the mean (1: "
+             "equal shares). Reference: the avatar's generator alone on one thread just "
+             "before the level (the machine's speed then).", "",
+             "| sessions | measured | received fps per session | mean fps | fairness | "
+             "round trip p50 ms | p95 ms | server latency p50 ms | p95 ms | reference ms |",
+             "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [_level_line(level) for level in report["levels"]]
+    lines += ["", "Per session:", "",
+              "| sessions | session | received fps | round trip p50 ms | p95 ms | "
+              "server latency p50 ms | p95 ms | fps asked |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for level in report["levels"]:
-        ref = "—" if level.get("reference_ms") is None else f"{level['reference_ms']:.1f}"
         for row in level["clients"]:
+            if "error" in row:
+                reason = row["error"].replace("|", "/")
+                lines.append(f"| {level['sessions']} | {row['session']} | "
+                             f"failed: {reason} | | | | | |")
+                continue
             lines.append(f"| {level['sessions']} | {row['session']} | "
-                         f"{row['received_fps']:.1f} | {fmt(row['round_trip_p50_ms'])} | "
-                         f"{fmt(row['round_trip_p95_ms'])} | "
-                         f"{fmt(row['server_latency_p50_ms'])} | "
-                         f"{fmt(row['send_fps_asked'])} | {ref} |")
+                         f"{_fmt(row['received_fps'], 1)} | "
+                         f"{_fmt(row['round_trip_p50_ms'])} | "
+                         f"{_fmt(row['round_trip_p95_ms'])} | "
+                         f"{_fmt(row['server_latency_p50_ms'])} | "
+                         f"{_fmt(row['server_latency_p95_ms'])} | "
+                         f"{_fmt(row['send_fps_asked'])} |")
     return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def _server(args: argparse.Namespace, count: int) -> Iterator[str]:
+    """The URL to measure: `--server-url`, or a `dancenow serve` started for this level."""
+    if args.server_url:
+        yield args.server_url if args.server_url.endswith("/") else args.server_url + "/"
+        return
+    options = ["--avatar", args.avatar, "--backend", args.backend, "--pose-backend",
+               args.pose_backend, "--max-sessions", str(count),
+               "--stage-nice", str(args.stage_nice)]
+    with serving(options) as server:
+        log.info("dancenow serve (pid %d) at %s", server.proc.pid, server.url)
+        yield server.url
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--avatar", default=str(DEMO_LIVE_AVATAR),
                         help="avatar bundle (default: avatars/demo-live, which `dancenow serve` "
-                             "offers first)")
+                             "offers first); also the reference's")
     parser.add_argument("--backend", default="ort-cpu", help="runner of the avatar")
     parser.add_argument("--pose-backend", default="ort-cpu", help="pose estimator")
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 4, 8],
@@ -124,30 +360,26 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="N",
                         help="nice increment of the pipelines' compute threads (as `dancenow "
                              "serve --stage-nice`); results go to serve-niceN.*")
+    parser.add_argument("--server-url", metavar="URL",
+                        help="measure this running server (http://host:port/) instead of "
+                             "starting one; --avatar, --backend, --pose-backend and "
+                             "--stage-nice then only describe it")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
     args = parser.parse_args(argv)
+    if min(args.sessions) < 1:
+        parser.error("--sessions must be 1 or more")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    bundle = load_bundle(args.avatar, verify=True)
-    from export.blazepose import ensure_pose_models
-
-    ensure_pose_models(args.pose_backend)
-    pipeline = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
-                              pose_threads=1, stage_nice=args.stage_nice)
-
-    def app_factory(count: int):  # noqa: ANN202
-        return create_app(ServeConfig(avatars={bundle.name: bundle}, max_sessions=count,
-                                      session=SessionOptions(pipeline=pipeline)))
-
-    frames = [f for f, _ in performer_frames(seconds=4, size=args.size, fps=30)]
     levels = []
     for count in args.sessions:
         reference = reference_ms(args.avatar)
-        level = asyncio.run(run_level(app_factory, count, args.seconds, frames, args.warmup))
-        log.info("%d session(s): %s fps", count,
-                 ", ".join(f"{r['received_fps']:.1f}" for r in level["clients"]))
-        levels.append({**level, "reference_ms": reference})
+        with _server(args, count) as url:
+            level = asyncio.run(run_level(url, count, args.seconds, args.warmup, args.size))
+        log.info("%d session(s): %s fps, fairness %s, round trip p95 %s ms", count,
+                 ", ".join(f"{v:.1f}" for v in level["received_fps"]) or "none",
+                 _fmt(level["fairness"], 2), _fmt(level["round_trip_p95_ms"]))
+        levels.append({**level, "reference_ms": round(reference, 1)})
     report = {"command": command_line("benchmarks.serve", argv), "machine": machine(),
-              "avatar": bundle.name,
+              "server_url": args.server_url, "avatar": load_bundle(args.avatar).name,
               "backend": args.backend, "pose_backend": args.pose_backend,
               "seconds": args.seconds, "warmup": args.warmup, "frame_size": args.size,
               "stage_nice": args.stage_nice, "levels": levels}

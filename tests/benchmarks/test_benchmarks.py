@@ -31,19 +31,6 @@ def test_runner_benchmark_times_every_variant_against_the_baseline(tmp_path) -> 
     assert "vs baseline" in (tmp_path / f"{device}.md").read_text()
 
 
-def test_serve_load_benchmark_writes_a_row_per_session(tmp_path, tiny_bundles) -> None:
-    from benchmarks import serve
-
-    assert serve.main(["--avatar", str(tiny_bundles["fp16"]), "--pose-backend", "mediapipe",
-                       "--sessions", "1", "2", "--seconds", "5", "--size", "128",
-                       "--out", str(tmp_path)]) == 0
-    report = json.loads((tmp_path / "serve.json").read_text())
-    assert [lv["sessions"] for lv in report["levels"]] == [1, 2]
-    assert [len(lv["clients"]) for lv in report["levels"]] == [1, 2]
-    assert all(c["frames"] > 0 for lv in report["levels"] for c in lv["clients"])
-    assert "| 2 | 2 |" in (tmp_path / "serve.md").read_text()
-
-
 def _page_run(browser: str, fps: float, p50: float | None, reference: float,
               avatar: str = "demo-live", path: str = "frames") -> dict:
     return {"browser": browser, "avatar": avatar, "send_path": path, "decoded_fps": fps,
