@@ -43,6 +43,7 @@ class ExportOptions:
     name: str | None = None  # the avatar's display name (default: the folder's name)
     data: str | None = None  # the run's data folder, when it has moved since training
     force: bool = False  # replace an existing bundle
+    max_batch: int = 1  # > 1: models with a dynamic batch axis (GPU sessions batched)
 
 
 def _run_info(run: Path) -> tuple[dict, str | None]:
@@ -89,13 +90,15 @@ def export_avatar(run: str | os.PathLike[str], out: str | os.PathLike[str],
         entries = {}
         for name in modules:
             model = checked(simplified(onnx_from_checkpoint(
-                run, name, options.precision, options.opset, modules)))
+                run, name, options.precision, options.opset, modules, options.max_batch)))
             parity = check_parity(model, feeds[name])
             model = saved(model, staging)
             inputs, outputs = shapes(model)
             entries[name] = {"file": model.path.name, "inputs": inputs, "outputs": outputs,
                              "sha256": file_sha256(model.path), "steps": list(model.steps),
                              "parity": [asdict(p) for p in parity]}
+            if options.max_batch > 1:  # shapes above are one frame's
+                entries[name]["max_batch"] = options.max_batch
             if options.torch_programs:
                 from export.torch_program import saved_program
 

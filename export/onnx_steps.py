@@ -1,12 +1,14 @@
 """The export steps, each `ExportedModel -> ExportedModel` (or a source of one).
 
-* `onnx_from_checkpoint(run, name, precision, opset)`: the run's trained `generator` or
-  `face` model, traced to ONNX with fixed shapes (batch 1). fp16 keeps float32 inputs
-  and outputs and casts at the boundary, so callers never see the precision.
+* `onnx_from_checkpoint(run, name, precision, opset, max_batch=1)`: the run's trained
+  `generator` or `face` model, traced to ONNX with fixed shapes (batch 1), or with a
+  dynamic batch axis (every other dimension fixed) when `max_batch` > 1, which the
+  graph records in its metadata (`max_batch`) for the runners. fp16 keeps float32
+  inputs and outputs and casts at the boundary, so callers never see the precision.
 * `simplified(model)`: ONNX Runtime's basic (portable) offline graph optimizations:
   constant folding, redundant-node elimination.
 * `checked(model)`: the ONNX checker (full check) and shape inference; every input and
-  output must have a fixed shape.
+  output must have a fixed shape (but for the batch axis of a `max_batch` > 1 export).
 * `saved(model, folder)`: written atomically as `<name>.onnx`.
 """
 
@@ -38,6 +40,8 @@ PRECISIONS = ("fp32", "fp16")
 DEFAULT_OPSET = 17
 INPUT_NAMES = {"generator": ("label", "previous"), "face": ("label_crop", "image_crop")}
 OUTPUT_NAMES = {"generator": ("frame",), "face": ("residual",)}
+BATCH_AXIS = "batch"  # the name of the dynamic batch dimension
+MAX_BATCH_KEY = "max_batch"  # ONNX metadata (engine.runners.ort_runner reads it)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class ExportedModel:
     opset: int
     steps: tuple[str, ...] = field(default_factory=tuple)  # what has been applied, in order
     path: Path | None = None  # where `saved` wrote it
+    max_batch: int = 1  # > 1: a dynamic batch axis, for batches up to this size
 
     @property
     def input_names(self) -> list[str]:
@@ -112,12 +117,14 @@ def reference_modules(models: TrainedModels) -> dict[str, tuple[nn.Module, tuple
 
 def onnx_from_checkpoint(run: str | os.PathLike[str], name: str = "generator",
                          precision: str = "fp32", opset: int = DEFAULT_OPSET,
-                         modules: dict | None = None) -> ExportedModel:
+                         modules: dict | None = None, max_batch: int = 1) -> ExportedModel:
     """The run's model `name` as an ONNX graph in `precision` (see the module docstring)."""
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if not 13 <= opset <= 21:
         raise InputError(f"opset must be within 13..21, got {opset}")
+    if max_batch < 1:
+        raise InputError(f"the largest batch must be at least 1, got {max_batch}")
     if modules is None:
         from train.evaluate import load_run
 
@@ -130,14 +137,19 @@ def onnx_from_checkpoint(run: str | os.PathLike[str], name: str = "generator",
         half = copy.deepcopy(module).half()
         traced = _Half(half).eval()
     names = INPUT_NAMES[name][:len(example)]
+    axes = ({n: {0: BATCH_AXIS} for n in names + OUTPUT_NAMES[name]} if max_batch > 1
+            else None)
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer notes about constant shapes
         torch.onnx.export(traced, example, buf, dynamo=False, opset_version=opset,
                           input_names=list(names), output_names=list(OUTPUT_NAMES[name]),
-                          do_constant_folding=True)
+                          do_constant_folding=True, dynamic_axes=axes)
     model = onnx.load_from_string(buf.getvalue())
-    return ExportedModel(name, model, module, example, precision, opset, ("onnx",))
+    if max_batch > 1:
+        onnx.helper.set_model_props(model, {MAX_BATCH_KEY: str(max_batch)})
+    return ExportedModel(name, model, module, example, precision, opset, ("onnx",),
+                         max_batch=max_batch)
 
 
 def simplified(model: ExportedModel) -> ExportedModel:
@@ -164,7 +176,11 @@ def checked(model: ExportedModel) -> ExportedModel:
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ExportError(f"{model.name}: the ONNX checker rejects the graph: {exc}") from exc
     for value in list(model.onnx.graph.input) + list(model.onnx.graph.output):
-        dims = value.type.tensor_type.shape.dim
+        dims = list(value.type.tensor_type.shape.dim)
+        if model.max_batch > 1 and dims and dims[0].dim_param == BATCH_AXIS:
+            dims = dims[1:]  # the dynamic batch axis asked for
+        elif model.max_batch > 1:
+            raise ExportError(f"{model.name}: {value.name} has no dynamic batch axis")
         if not dims or any(not d.HasField("dim_value") for d in dims):
             raise ExportError(f"{model.name}: {value.name} has no fixed shape")
     return replace(model, steps=model.steps + ("checked",))
@@ -180,7 +196,8 @@ def saved(model: ExportedModel, folder: str | os.PathLike[str]) -> ExportedModel
 
 
 def shapes(model: ExportedModel) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
-    """(inputs, outputs) as name -> fixed shape."""
+    """(inputs, outputs) as name -> fixed shape (of one frame: a dynamic batch axis is 1)."""
     def dims(values) -> dict[str, list[int]]:  # noqa: ANN001 - onnx ValueInfo list
-        return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
+        return {v.name: [d.dim_value if d.HasField("dim_value") else 1
+                         for d in v.type.tensor_type.shape.dim] for v in values}
     return dims(model.onnx.graph.input), dims(model.onnx.graph.output)

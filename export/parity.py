@@ -4,7 +4,9 @@ The samples are consecutive frames of the run's own data (validation split first
 generator gets each label map with the torch generator's previous output (zeros for the
 first), the face model gets the face crops of the label map and of that output. ONNX
 Runtime (CPU) runs the exported graph on exactly those inputs; the largest absolute
-difference of each output must stay within the precision's tolerance.
+difference of each output must stay within the precision's tolerance. A graph with a
+dynamic batch axis also runs the samples as one batch (up to its largest), each frame
+of which must match torch's output for that frame alone.
 """
 
 from __future__ import annotations
@@ -86,14 +88,23 @@ def check_parity(model: ExportedModel, feeds: Feeds) -> list[ParityResult]:
                                    providers=["CPUExecutionProvider"])
     names = model.input_names
     worst = dict.fromkeys(model.output_names, 0.0)
+    expected_all = []
     with torch.no_grad():
         for inputs in feeds:
             expected = model.module(*inputs)
             expected = expected if isinstance(expected, tuple) else (expected,)
+            expected_all.append([e.numpy().astype(np.float64) for e in expected])
             got = session.run(None, {n: t.numpy() for n, t in zip(names, inputs, strict=True)})
-            for out_name, e, g in zip(model.output_names, expected, got, strict=True):
-                err = float(np.max(np.abs(e.numpy().astype(np.float64) - g)))
-                worst[out_name] = max(worst[out_name], err)
+            for out_name, e, g in zip(model.output_names, expected_all[-1], got, strict=True):
+                worst[out_name] = max(worst[out_name], float(np.max(np.abs(e - g))))
+    if model.max_batch > 1 and len(feeds) > 1:
+        count = min(len(feeds), model.max_batch)
+        batch = {n: np.concatenate([f[i].numpy() for f in feeds[:count]])
+                 for i, n in enumerate(names)}
+        got = session.run(None, batch)
+        for k, out_name in enumerate(model.output_names):
+            expected = np.concatenate([e[k] for e in expected_all[:count]])
+            worst[out_name] = max(worst[out_name], float(np.max(np.abs(expected - got[k]))))
     tol = TOLERANCE[model.precision]
     results = [ParityResult(model.name, n, e, tol, len(feeds)) for n, e in worst.items()]
     for r in results:

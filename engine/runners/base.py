@@ -16,6 +16,21 @@ from engine.errors import BackendUnavailable, InputError
 from engine.timing import summarize_ms
 
 RunnerUnavailable = BackendUnavailable  # the name the runners package exports
+# The largest batch a runner of a model with a dynamic batch axis takes when neither the
+# model nor the caller names one.
+DEFAULT_MAX_BATCH = 16
+
+
+def batch_sizes_up_to(largest: int, powers_of_two: bool = False) -> tuple[int, ...]:
+    """1..largest, or only the powers of two up to it (and `largest` itself): the sizes a
+    runner takes when each size costs something to prepare (a CUDA graph, a compiled
+    program), so that a batch is padded up to the next one."""
+    if largest < 1:
+        raise InputError(f"the largest batch must be at least 1, got {largest}")
+    if not powers_of_two:
+        return tuple(range(1, largest + 1))
+    sizes = {1 << k for k in range(largest.bit_length()) if 1 << k <= largest}
+    return tuple(sorted(sizes | {largest}))
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,11 @@ class Runner(abc.ABC):
 
     `infer` returns arrays that the runner owns and overwrites on the next call: copy
     what must outlive it.
+
+    Shapes are fixed, except the leading (batch) dimension of a model exported with a
+    dynamic batch axis: `batch_sizes` then lists the batch sizes `infer` takes (the specs
+    in `inputs` and `outputs` give one frame, batch 1). `batch_sizes` is None for a model
+    of fixed shapes.
     """
 
     backend: str = "?"
@@ -60,6 +80,7 @@ class Runner(abc.ABC):
         self.times = CallTimes()
         self.inputs: list[TensorSpec] = []
         self.outputs: list[TensorSpec] = []
+        self.batch_sizes: tuple[int, ...] | None = None
         self._loaded = False
 
     @abc.abstractmethod
@@ -91,12 +112,21 @@ class Runner(abc.ABC):
             raise InputError(f"{self.backend} runner expects inputs {sorted(names)}, got "
                              f"{sorted(feed)}")
         out = {}
+        batch = None
         for spec in self.inputs:
             arr = np.asarray(feed[spec.name])
-            if arr.shape != spec.shape:
-                raise InputError(f"input {spec.name!r} must have shape {list(spec.shape)}, got "
+            if self.batch_sizes is None or arr.ndim == 0:
+                expected = spec.shape
+            else:
+                batch = arr.shape[0] if batch is None else batch
+                expected = (batch, *spec.shape[1:])
+            if arr.shape != expected:
+                raise InputError(f"input {spec.name!r} must have shape {list(expected)}, got "
                                  f"{list(arr.shape)}")
             out[spec.name] = np.ascontiguousarray(arr, dtype=spec.dtype)
+        if batch is not None and batch not in self.batch_sizes:
+            raise InputError(f"{self.backend} runner takes batches of "
+                             f"{_sizes_text(self.batch_sizes)}, got {batch}")
         return out
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -107,6 +137,12 @@ class Runner(abc.ABC):
         result = self._run(checked)
         self.times.add(time.perf_counter() - start)
         return result
+
+
+def _sizes_text(sizes: tuple[int, ...]) -> str:
+    if sizes == tuple(range(sizes[0], sizes[-1] + 1)) and len(sizes) > 2:
+        return f"{sizes[0]} to {sizes[-1]}"
+    return ", ".join(map(str, sizes))
 
 
 RunnerFactory = Callable[..., Runner]  # (model path, **backend options) -> Runner

@@ -4,9 +4,12 @@ Options (keyword arguments of `create_runner("torch", path, ...)`):
 
 * `device`: `cpu`, `cuda`, or `auto` (CUDA when torch sees a GPU; the default);
 * `precision`: `fp32` or `fp16` (fp16 only on CUDA; inputs and outputs stay float32);
-* `compile`: run the program through `torch.compile`.
+* `compile`: run the program through `torch.compile`;
+* `max_batch`: the largest batch taken by a program exported with a dynamic batch axis
+  (`dancenow export --max-batch N`; default and upper bound: the N it was exported with).
+  Compiled, it takes the powers of two up to that (each size compiles once).
 
-Outputs are copied into numpy buffers allocated once at load.
+Outputs are copied into numpy buffers allocated once per batch size.
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import BackendUnavailable, InputError
-from engine.runners.base import Runner, TensorSpec, register
+from engine.runners.base import Runner, TensorSpec, batch_sizes_up_to, register
 
-NAMES_FILE = "dancenow_names.json"  # {"inputs": [...], "outputs": [...]} inside the .pt2
+# {"inputs": [...], "outputs": [...], "max_batch": N (only with a dynamic batch axis)}
+NAMES_FILE = "dancenow_names.json"
 
 
 class TorchRunner(Runner):
     backend = "torch"
 
     def __init__(self, model: Path, device: str = "auto", precision: str = "fp32",
-                 compile: bool = False) -> None:  # noqa: A002 - mirrors torch.compile
+                 compile: bool = False,  # noqa: A002 - mirrors torch.compile
+                 max_batch: int | None = None) -> None:
         super().__init__()
         if precision not in ("fp32", "fp16"):
             raise InputError(f"torch precision must be fp32 or fp16, got {precision!r}")
@@ -36,6 +41,7 @@ class TorchRunner(Runner):
         self.device_name = device
         self.precision = precision
         self.compile = compile
+        self.max_batch = max_batch
 
     def _load(self) -> None:
         import torch
@@ -63,8 +69,13 @@ class TorchRunner(Runner):
         self.dtype = torch.float16 if self.precision == "fp16" else torch.float32
         module = module.to(self.dtype)
         self.module = torch.compile(module) if self.compile else module
-        self.inputs = [TensorSpec(n, tuple(a.shape), np.dtype(np.float32))
+        exported_max = int(names.get("max_batch", 1))
+        batch = 1 if exported_max > 1 else None
+        self.inputs = [TensorSpec(n, _one_frame(a.shape, batch), np.dtype(np.float32))
                        for n, a in zip(names["inputs"], example_args, strict=True)]
+        if exported_max > 1:
+            largest = min(self.max_batch or exported_max, exported_max)
+            self.batch_sizes = batch_sizes_up_to(largest, powers_of_two=self.compile)
         with torch.no_grad():
             out = self.module(*(torch.zeros(s.shape, dtype=self.dtype, device=self.device)
                                 for s in self.inputs))
@@ -72,7 +83,8 @@ class TorchRunner(Runner):
         self._output_names = list(names["outputs"])
         self.outputs = [TensorSpec(n, tuple(o.shape), np.dtype(np.float32))
                         for n, o in zip(self._output_names, outs, strict=True)]
-        self._buffers = {s.name: np.empty(s.shape, np.float32) for s in self.outputs}
+        self._buffers: dict[int, dict[str, np.ndarray]] = {}
+        self._buffers_for(batch)
         self._torch = torch
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -82,9 +94,18 @@ class TorchRunner(Runner):
         with torch.no_grad():
             out = self.module(*args)
         outs = out if isinstance(out, tuple) else (out,)
+        buffers = self._buffers_for(int(args[0].shape[0]) if self.batch_sizes else None)
         for name, o in zip(self._output_names, outs, strict=True):
-            self._buffers[name][...] = o.float().cpu().numpy()
-        return self._buffers
+            buffers[name][...] = o.float().cpu().numpy()
+        return buffers
+
+    def _buffers_for(self, batch: int | None) -> dict[str, np.ndarray]:
+        """The output buffers of one batch size (allocated on its first call)."""
+        key = batch or 0
+        if key not in self._buffers:
+            self._buffers[key] = {s.name: np.empty(_one_frame(s.shape, batch), np.float32)
+                                  for s in self.outputs}
+        return self._buffers[key]
 
     def _release(self) -> None:
         self.module = None
@@ -96,6 +117,12 @@ class TorchRunner(Runner):
         except ImportError:
             return "needs torch (`pip install torch`)"
         return None
+
+
+def _one_frame(shape: tuple[int, ...], batch: int | None) -> tuple[int, ...]:
+    """`shape` with its leading dimension set to `batch` (unchanged for None)."""
+    shape = tuple(int(d) for d in shape)
+    return shape if batch is None else (batch, *shape[1:])
 
 
 def _factory(model: Path, **options: object) -> Runner:

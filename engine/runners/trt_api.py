@@ -21,6 +21,11 @@ the precision the ONNX graph was exported in (an fp16 bundle carries fp16 inside
 float32 at its boundary). Asking for another precision than the graph's is then an error
 that says which export to use; only the `weak` generation still turns an fp32 graph into
 an fp16 engine with the builder flag.
+
+A graph exported with a dynamic batch axis (`dancenow export --max-batch N`) gets one
+optimization profile covering batches of 1 to the largest (`batch_profile`): the same
+`create_optimization_profile` / `set_shape` / `add_optimization_profile` calls in every
+generation since 8.x.
 """
 
 from __future__ import annotations
@@ -70,6 +75,52 @@ class BuildPlan:
     precision: str  # what the engine computes in: "fp16" or "fp32"
     strongly_typed: bool
     fp16_flag: bool  # set the weakly typed BuilderFlag.FP16
+
+
+@dataclass(frozen=True)
+class BatchProfile:
+    """The batch sizes one optimization profile covers: TensorRT tunes its kernels for
+    `opt` and accepts any size from `min` to `max`."""
+
+    min: int
+    opt: int
+    max: int
+
+    def shapes(self, shape: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+        """(min, opt, max) shapes of an input whose leading dimension is the batch."""
+        rest = tuple(int(d) for d in shape[1:])
+        return tuple((b, *rest) for b in (self.min, self.opt, self.max))
+
+    @property
+    def tag(self) -> str:
+        """The profile's part of an engine's file name."""
+        return f"b{self.min}-{self.opt}-{self.max}"
+
+
+def batch_profile(max_batch: int, opt_batch: int | None = None) -> BatchProfile:
+    """Batches 1..`max_batch`, tuned for `opt_batch` (default: the typical number of
+    sessions sharing a GPU, 4, or `max_batch` when smaller)."""
+    if max_batch < 1:
+        raise InputError(f"the largest batch must be at least 1, got {max_batch}")
+    opt = min(4, max_batch) if opt_batch is None else opt_batch
+    if not 1 <= opt <= max_batch:
+        raise InputError(f"the typical batch must be within 1..{max_batch}, got {opt}")
+    return BatchProfile(1, opt, max_batch)
+
+
+def dynamic_batch_inputs(network: object) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, shape) of the network's inputs whose leading (batch) dimension is dynamic
+    (-1); InputError when another dimension is dynamic too."""
+    found = []
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        shape = tuple(int(d) for d in tensor.shape)
+        if any(d < 0 for d in shape[1:]):
+            raise InputError(f"input {tensor.name} has dynamic dimensions {list(shape)}: only "
+                             "the batch axis may be dynamic")
+        if shape and shape[0] < 0:
+            found.append((tensor.name, shape))
+    return found
 
 
 def graph_precision(trt: ModuleType, network: object) -> str:

@@ -3,13 +3,19 @@
 * Building: TensorRT's ONNX parser, a strongly typed network wherever TensorRT has them
   (the engine computes in the graph's own precision; `engine.runners.trt_api` decides per
   API generation, 10.x and 11.x alike), a timing cache kept beside the engines (so
-  rebuilding after a change is quick); fixed shapes.
+  rebuilding after a change is quick); fixed shapes, except a dynamic batch axis, which
+  gets an optimization profile of batches 1..`max_batch` tuned for `opt_batch`
+  (`trt_api.batch_profile`).
 * Cache: `<model folder>/engines/<gpu>-sm<cc>-trt<version>/` holds
-  `<name>-<onnx sha256[:16]>-<precision>.engine`, so a new ONNX file, another GPU or
-  another TensorRT version builds anew and nothing stale is ever loaded.
-* Running: device buffers allocated once, its own CUDA stream, host <-> device copies
-  on that stream, and the engine's enqueue replayed as a CUDA graph after the first call
-  when capture succeeds (it falls back to plain enqueues otherwise).
+  `<name>-<onnx sha256[:16]>-<precision>[-b<min>-<opt>-<max>].engine`, so a new ONNX
+  file, another GPU, another TensorRT version or another batch profile builds anew and
+  nothing stale is ever loaded.
+* Running: device buffers allocated once (for the largest batch), its own CUDA stream,
+  host <-> device copies on that stream, and the engine's enqueue replayed as a CUDA
+  graph after the first call (of each batch size) when capture succeeds (it falls back
+  to plain enqueues otherwise). With a batch profile the input shapes are set per call;
+  with CUDA graphs on, the runner takes the powers of two up to the largest batch (one
+  graph each; callers pad to the next), without them every size.
 
 Uses TensorRT's Python API (`tensorrt` 10.x or 11.x; older ones with weak typing) and
 cuda-python's runtime API (`cuda.bindings.runtime`, or `cuda.cudart` before 12.6.1).
@@ -27,8 +33,22 @@ from types import ModuleType
 import numpy as np
 
 from engine.errors import InputError
-from engine.runners.base import Runner, TensorSpec, register
-from engine.runners.trt_api import PRECISIONS, TrtApi, graph_precision, plan_build
+from engine.runners.base import (
+    DEFAULT_MAX_BATCH,
+    Runner,
+    TensorSpec,
+    batch_sizes_up_to,
+    register,
+)
+from engine.runners.trt_api import (
+    PRECISIONS,
+    BatchProfile,
+    TrtApi,
+    batch_profile,
+    dynamic_batch_inputs,
+    graph_precision,
+    plan_build,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +99,14 @@ def cache_folder(model: Path, device: DeviceInfo, trt_version: str) -> Path:
     return model.parent / "engines" / f"{gpu}-sm{device.major}{device.minor}-trt{trt_version}"
 
 
-def engine_path(model: Path, device: DeviceInfo, trt_version: str, precision: str) -> Path:
+def engine_path(model: Path, device: DeviceInfo, trt_version: str, precision: str,
+                profile: BatchProfile | None = None) -> Path:
     from engine.avatar import file_sha256
 
     digest = file_sha256(model)[:16]
-    return cache_folder(model, device, trt_version) / f"{model.stem}-{digest}-{precision}.engine"
+    batch = f"-{profile.tag}" if profile is not None else ""
+    return (cache_folder(model, device, trt_version)
+            / f"{model.stem}-{digest}-{precision}{batch}.engine")
 
 
 @dataclass(frozen=True)
@@ -96,11 +119,14 @@ class BuiltEngine:
     trt_version: str
     generation: str  # TrtApi.generation of the TensorRT that built it
     device: DeviceInfo
+    profile: BatchProfile | None = None  # batch sizes of a dynamic batch axis
 
     def describe(self) -> str:
         made = f"built in {self.seconds:.1f} s" if self.seconds else "cached"
         typing = "weakly typed" if self.generation == "weak" else "strongly typed"
-        return (f"{self.precision} engine ({typing}), TensorRT {self.trt_version}, "
+        batch = (f", batches {self.profile.min}-{self.profile.max} (tuned for "
+                 f"{self.profile.opt})" if self.profile is not None else "")
+        return (f"{self.precision} engine ({typing}{batch}), TensorRT {self.trt_version}, "
                 f"{self.device.name} (sm{self.device.major}{self.device.minor}), {made}: "
                 f"{self.path}")
 
@@ -121,21 +147,33 @@ def _write_atomically(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def build_engine(model: Path, precision: str = "auto", force: bool = False) -> BuiltEngine:
+def build_engine(model: Path, precision: str = "auto", force: bool = False,
+                 max_batch: int = DEFAULT_MAX_BATCH,
+                 opt_batch: int | None = None) -> BuiltEngine:
     """Build (or find) the engine for `model` on this GPU in `precision` ("auto": the
-    graph's own; see engine.runners.trt_api for what each TensorRT generation allows)."""
+    graph's own; see engine.runners.trt_api for what each TensorRT generation allows).
+    A graph with a dynamic batch axis gets the profile `batch_profile(max_batch,
+    opt_batch)`; `max_batch` and `opt_batch` mean nothing for a graph of fixed shapes."""
     trt = _tensorrt()
     api = TrtApi.of(trt)
     device = current_device()
     logger = trt.Logger(trt.Logger.WARNING)
     builder, network, _parser = _parse(trt, api, model, logger)
     plan = plan_build(api, graph_precision(trt, network), precision)
-    path = engine_path(model, device, api.version, plan.precision)
+    batched = dynamic_batch_inputs(network)
+    profile = batch_profile(max_batch, opt_batch) if batched else None
+    path = engine_path(model, device, api.version, plan.precision, profile)
     if path.is_file() and not force:
-        return BuiltEngine(path, 0.0, plan.precision, api.version, api.generation, device)
+        return BuiltEngine(path, 0.0, plan.precision, api.version, api.generation, device,
+                           profile)
     path.parent.mkdir(parents=True, exist_ok=True)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    if profile is not None:
+        shapes = builder.create_optimization_profile()
+        for name, shape in batched:
+            shapes.set_shape(name, *profile.shapes(shape))
+        config.add_optimization_profile(shapes)
     if plan.fp16_flag:
         if not getattr(builder, "platform_has_fast_fp16", True):
             log.warning("this GPU has no fast fp16; TensorRT may still choose fp32 kernels")
@@ -151,7 +189,8 @@ def build_engine(model: Path, precision: str = "auto", force: bool = False) -> B
         raise RuntimeError(f"TensorRT failed to build an engine for {model}")
     _write_atomically(path, bytes(serialized))
     _write_atomically(timing_path, bytes(config.get_timing_cache().serialize()))
-    built = BuiltEngine(path, seconds, plan.precision, api.version, api.generation, device)
+    built = BuiltEngine(path, seconds, plan.precision, api.version, api.generation, device,
+                        profile)
     log.info("%s", built.describe())
     return built
 
@@ -159,7 +198,10 @@ def build_engine(model: Path, precision: str = "auto", force: bool = False) -> B
 class TrtRunner(Runner):
     backend = "trt"
 
-    def __init__(self, model: Path, precision: str = "auto", cuda_graph: bool = True) -> None:
+    def __init__(self, model: Path, precision: str = "auto", cuda_graph: bool = True,
+                 max_batch: int = DEFAULT_MAX_BATCH, opt_batch: int | None = None) -> None:
+        """`max_batch`, `opt_batch`: the batch profile of a graph with a dynamic batch
+        axis (see `build_engine`)."""
         super().__init__()
         if precision not in PRECISIONS:
             raise InputError(f"trt precision must be one of {', '.join(PRECISIONS)}, "
@@ -167,11 +209,14 @@ class TrtRunner(Runner):
         self.model = Path(model)
         self.precision = precision
         self.use_graph = cuda_graph
+        self.max_batch = max_batch
+        self.opt_batch = opt_batch
         self.build_seconds = 0.0
 
     def _load(self) -> None:
         trt, cudart = _tensorrt(), _cudart()
-        self.built = build_engine(self.model, self.precision)
+        self.built = build_engine(self.model, self.precision, max_batch=self.max_batch,
+                                  opt_batch=self.opt_batch)
         self.build_seconds = self.built.seconds
         path = self.built.path
         self._logger = trt.Logger(trt.Logger.WARNING)
@@ -182,38 +227,54 @@ class TrtRunner(Runner):
                                "rebuild")
         self.context = self.engine.create_execution_context()
         self.stream = _check(cudart.cudaStreamCreate())
+        profile = self.built.profile
+        if profile is not None:
+            self.batch_sizes = batch_sizes_up_to(profile.max, powers_of_two=self.use_graph)
+        largest = profile.max if profile is not None else None
         self._device: dict[str, int] = {}
-        self._host: dict[str, np.ndarray] = {}
+        self._host: dict[str, np.ndarray] = {}  # sized for the largest batch
         for i in range(self.engine.num_io_tensors):
             name = self.engine.get_tensor_name(i)
-            shape = tuple(self.engine.get_tensor_shape(name))
+            shape = tuple(int(d) for d in self.engine.get_tensor_shape(name))
+            if largest is not None:
+                shape = (1, *shape[1:])  # specs give one frame; the batch varies
             dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
-            spec = TensorSpec(name, shape, dtype)
             is_input = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
-            (self.inputs if is_input else self.outputs).append(spec)
-            host = np.empty(shape, dtype)
+            (self.inputs if is_input else self.outputs).append(TensorSpec(name, shape, dtype))
+            host = np.empty(shape if largest is None else (largest, *shape[1:]), dtype)
             self._host[name] = host
             self._device[name] = _check(cudart.cudaMalloc(host.nbytes))
             self.context.set_tensor_address(name, self._device[name])
-        self._graph_exec = None
-        self._calls = 0
+        self._graphs: dict[int, object] = {}  # batch size -> CUDA graph exec
+        self._calls: dict[int, int] = {}  # batch size -> eager enqueues so far
+        self._shape_batch: int | None = None  # the batch the context's shapes are set for
 
     def _copy(self, dst: int, src: int, nbytes: int, kind: object) -> None:
         _check(_cudart().cudaMemcpyAsync(dst, src, nbytes, kind, self.stream))
 
-    def _enqueue(self) -> None:
+    def _set_batch(self, batch: int) -> None:
+        """Input shapes for `batch` frames (a batch profile only; nothing when unchanged)."""
+        if self.built.profile is None or self._shape_batch == batch:
+            return
+        for spec in self.inputs:
+            if not self.context.set_input_shape(spec.name, (batch, *spec.shape[1:])):
+                raise RuntimeError(f"TensorRT refuses batch {batch} for {spec.name}")
+        self._shape_batch = batch
+
+    def _enqueue(self, batch: int) -> None:
         cudart = _cudart()
-        if self._graph_exec is not None:
-            _check(cudart.cudaGraphLaunch(self._graph_exec, self.stream))
+        if batch in self._graphs:
+            _check(cudart.cudaGraphLaunch(self._graphs[batch], self.stream))
             return
         if not self.context.execute_async_v3(self.stream):
             raise RuntimeError("TensorRT enqueue failed")
-        self._calls += 1
-        if self.use_graph and self._calls == 1:
-            self._capture_graph()
+        self._calls[batch] = self._calls.get(batch, 0) + 1
+        if self.use_graph and self._calls[batch] == 1:
+            self._capture_graph(batch)
 
-    def _capture_graph(self) -> None:
-        """Record one enqueue as a CUDA graph (the first call already ran eagerly)."""
+    def _capture_graph(self, batch: int) -> None:
+        """Record one enqueue of `batch` frames as a CUDA graph (the first call already
+        ran eagerly, with the input shapes of that batch)."""
         cudart = _cudart()
         _check(cudart.cudaStreamSynchronize(self.stream))
         mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
@@ -224,26 +285,30 @@ class TrtRunner(Runner):
             log.info("this engine cannot be captured as a CUDA graph; enqueuing each call")
             self.use_graph = False
             return
-        self._graph_exec = _check(cudart.cudaGraphInstantiate(graph, 0))
+        self._graphs[batch] = _check(cudart.cudaGraphInstantiate(graph, 0))
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         cudart = _cudart()
         h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
         d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        batch = int(next(iter(feed.values())).shape[0]) if self.batch_sizes else 0
+        self._set_batch(batch)
         for spec in self.inputs:
             arr = feed[spec.name]
             self._copy(self._device[spec.name], arr.ctypes.data, arr.nbytes, h2d)
-        self._enqueue()
+        self._enqueue(batch)
+        out = {}
         for spec in self.outputs:
-            host = self._host[spec.name]
+            host = self._host[spec.name][:batch] if batch else self._host[spec.name]
             self._copy(host.ctypes.data, self._device[spec.name], host.nbytes, d2h)
+            out[spec.name] = host
         _check(cudart.cudaStreamSynchronize(self.stream))
-        return {s.name: self._host[s.name] for s in self.outputs}
+        return out
 
     def _release(self) -> None:
         cudart = _cudart()
-        if self._graph_exec is not None:
-            cudart.cudaGraphExecDestroy(self._graph_exec)
+        for graph in self._graphs.values():
+            cudart.cudaGraphExecDestroy(graph)
         for ptr in self._device.values():
             cudart.cudaFree(ptr)
         cudart.cudaStreamDestroy(self.stream)

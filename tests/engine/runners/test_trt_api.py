@@ -14,8 +14,13 @@ attributes of its generation that the build touches, as NVIDIA documents them:
   https://docs.nvidia.com/deeplearning/tensorrt/latest/api/migration/tensorrt-10x-to-11x-python-api-reference.html).
 
 The fakes' parser reads the real ONNX file (with `onnx`) so a layer computes in half
-precision where the exported graph does. Each fake enforces what its TensorRT enforces on
-the calls made here: a strongly typed network takes no precision flag.
+precision where the exported graph does, and the network's inputs have the graph's
+shapes (-1 for a dynamic batch axis). Optimization profiles (`create_optimization_profile`,
+`IOptimizationProfile.set_shape(name, min, opt, max)`, `add_optimization_profile`) are the
+same calls in every generation; the fake checks what TensorRT checks of them: every
+dynamic input has a shape, min <= opt <= max, the fixed dimensions match. Each fake
+enforces what its TensorRT enforces on the calls made here: a strongly typed network takes
+no precision flag.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from google.protobuf.message import DecodeError
 from engine.avatar import load_bundle
 from engine.errors import InputError
 from engine.runners import trt_runner
-from engine.runners.trt_api import TrtApi, plan_build
+from engine.runners.trt_api import BatchProfile, TrtApi, batch_profile, plan_build
 from engine.runners.trt_runner import DeviceInfo, build_engine
 
 onnx = pytest.importorskip("onnx")
@@ -50,6 +55,12 @@ GENERATIONS = {
                                "PREFER_AOT_PYTHON_PLUGINS": 2}, False),
 }
 FLOAT16 = 10  # onnx.TensorProto.FLOAT16
+
+
+def _graph_inputs(model_bytes: bytes) -> list[tuple[str, tuple[int, ...]]]:
+    graph = onnx.load_from_string(model_bytes).graph
+    return [(v.name, tuple(d.dim_value if d.HasField("dim_value") else -1
+                           for d in v.type.tensor_type.shape.dim)) for v in graph.input]
 
 
 def _graph_is_half(model_bytes: bytes) -> bool:
@@ -92,10 +103,22 @@ def fake_tensorrt(version: str) -> ModuleType:
             assert index == 0
             return self._out
 
+    class Input:
+        def __init__(self, name: str, shape: tuple[int, ...]) -> None:
+            self.name, self.shape = name, shape
+
     class Network:
         def __init__(self, flags: int) -> None:
             self.flags = flags
             self.layers: list[Layer] = []
+            self.inputs: list[Input] = []
+
+        @property
+        def num_inputs(self) -> int:
+            return len(self.inputs)
+
+        def get_input(self, index: int) -> Input:
+            return self.inputs[index]
 
         @property
         def strongly_typed(self) -> bool:
@@ -121,6 +144,7 @@ def fake_tensorrt(version: str) -> ModuleType:
                 return False
             dtypes = [trt.DataType.FLOAT, trt.DataType.HALF if half else trt.DataType.FLOAT]
             self.network.layers = [Layer(d) for d in dtypes]
+            self.network.inputs = [Input(n, s) for n, s in _graph_inputs(model)]
             return True
 
         def get_error(self, index: int) -> str:
@@ -133,11 +157,25 @@ def fake_tensorrt(version: str) -> ModuleType:
         def serialize(self) -> bytes:
             return b"timing:" + version.encode()
 
+    class OptimizationProfile:
+        def __init__(self) -> None:
+            self.shapes: dict[str, tuple] = {}
+
+        def set_shape(self, name: str, min: tuple, opt: tuple, max: tuple) -> None:  # noqa: A002
+            if not all(a <= b <= c for a, b, c in zip(min, opt, max, strict=True)):
+                raise ValueError(f"{name}: min <= opt <= max fails for {min}, {opt}, {max}")
+            self.shapes[name] = (tuple(min), tuple(opt), tuple(max))
+
     class Config:
         def __init__(self) -> None:
             self.flags: set = set()
             self.pools: dict = {}
             self.cache: TimingCache | None = None
+            self.profiles: list[OptimizationProfile] = []
+
+        def add_optimization_profile(self, profile: OptimizationProfile) -> int:
+            self.profiles.append(profile)
+            return len(self.profiles) - 1
 
         def set_memory_pool_limit(self, pool: object, size: int) -> None:
             self.pools[pool] = size
@@ -170,11 +208,28 @@ def fake_tensorrt(version: str) -> ModuleType:
         def create_builder_config(self) -> Config:
             return Config()
 
+        def create_optimization_profile(self) -> OptimizationProfile:
+            return OptimizationProfile()
+
         def build_serialized_network(self, network: Network, config: Config) -> bytes:
             precision_flags = {f for f in config.flags if f.name in WEAK_FLAGS}
             if network.strongly_typed and precision_flags:
                 raise RuntimeError("API Usage Error: a strongly typed network takes no "
                                    f"precision flags, got {precision_flags}")
+            for tensor in network.inputs:  # what TensorRT checks of dynamic inputs
+                if -1 not in tensor.shape:
+                    continue
+                given = [p.shapes[tensor.name] for p in config.profiles
+                         if tensor.name in p.shapes]
+                if not given:
+                    raise RuntimeError(f"Network has dynamic or shape inputs, but no "
+                                       f"optimization profile has been defined ({tensor.name})")
+                for shapes in given:
+                    for shape in shapes:
+                        if any(d != s for d, s in zip(tensor.shape, shape, strict=True)
+                               if d != -1):
+                            raise RuntimeError(f"{tensor.name}: profile shape {shape} does "
+                                               f"not match {tensor.shape}")
             Builder.builds.append((network, config))
             return b"engine:" + version.encode()
 
@@ -290,3 +345,53 @@ def test_build_engine_says_precision_version_and_gpu(tiny_bundles, tmp_path, mon
             in line, line
     assert main(["-q", "build-engine", str(bundle), "--precision", "fp32"]) == 2
     assert "graph is fp16" in capsys.readouterr().err
+
+
+def _dynamic_batch_model(path: Path) -> Path:
+    """A graph whose inputs have a dynamic batch axis, as `export --max-batch` writes it."""
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 3, 8, 8])
+              for n in ("label", "previous")]
+    out = helper.make_tensor_value_info("frame", TensorProto.FLOAT, ["batch", 3, 8, 8])
+    graph = helper.make_graph([helper.make_node("Add", ["label", "previous"], ["frame"])],
+                              "g", inputs, [out])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_a_dynamic_batch_axis_gets_one_profile_of_batches(fake_trt, tmp_path) -> None:
+    model = _dynamic_batch_model(tmp_path / "generator.onnx")
+    built = build_engine(model, max_batch=8)
+    _, config = fake_trt.Builder.builds[-1]
+    assert len(config.profiles) == 1
+    shapes = config.profiles[0].shapes
+    assert set(shapes) == {"label", "previous"}
+    for name in shapes:
+        assert shapes[name] == ((1, 3, 8, 8), (4, 3, 8, 8), (8, 3, 8, 8))  # min, opt, max
+    assert built.profile == BatchProfile(1, 4, 8)
+    assert built.path.name.endswith("-fp32-b1-4-8.engine")
+    assert "batches 1-8 (tuned for 4)" in built.describe()
+    other = build_engine(model, max_batch=16, opt_batch=2)  # another profile: another engine
+    assert other.path != built.path and other.seconds > 0
+    assert fake_trt.Builder.builds[-1][1].profiles[0].shapes["label"][1] == (2, 3, 8, 8)
+    assert build_engine(model, max_batch=8).seconds == 0.0  # cached
+
+
+def test_fixed_shapes_get_no_profile(fake_trt, tiny_onnx, tmp_path) -> None:
+    model = tmp_path / "generator.onnx"
+    model.write_bytes(Path(tiny_onnx[0]).read_bytes())
+    built = build_engine(model, max_batch=8)
+    _, config = fake_trt.Builder.builds[-1]
+    assert not config.profiles and built.profile is None
+    assert built.path.name.endswith("-fp32.engine")
+
+
+def test_batch_profiles_are_checked() -> None:
+    assert batch_profile(2) == BatchProfile(1, 2, 2)
+    assert batch_profile(16).shapes((1, 3, 4, 4)) == ((1, 3, 4, 4), (4, 3, 4, 4),
+                                                      (16, 3, 4, 4))
+    with pytest.raises(InputError, match="at least 1"):
+        batch_profile(0)
+    with pytest.raises(InputError, match="within 1..4"):
+        batch_profile(4, opt_batch=5)
