@@ -287,6 +287,10 @@ def markdown(report: dict) -> str:
              "set to the level")
     nice = (f"; the pipelines' compute threads at nice +{report['stage_nice']}"
             if report.get("stage_nice") else "")
+    if report.get("compute_permits") is not None:
+        nice += (f"; `--compute-permits {report['compute_permits']}`" +
+                 (" (no turns: every step computes at once)"
+                  if report["compute_permits"] == 0 else ""))
     lines = ["# Concurrent sessions on loopback", "", f"Command: `{report['command']}`", "",
              f"Machine: {m['cpu']}, {m['cores']} cores. Server: {where}; avatar "
              f"`{report['avatar']}` on `{report['backend']}`, pose on "
@@ -337,6 +341,8 @@ def _server(args: argparse.Namespace, count: int) -> Iterator[str]:
     options = ["--avatar", args.avatar, "--backend", args.backend, "--pose-backend",
                args.pose_backend, "--max-sessions", str(count),
                "--stage-nice", str(args.stage_nice)]
+    if args.compute_permits is not None:
+        options += ["--compute-permits", str(args.compute_permits)]
     with serving(options) as server:
         log.info("dancenow serve (pid %d) at %s", server.proc.pid, server.url)
         yield server.url
@@ -360,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="N",
                         help="nice increment of the pipelines' compute threads (as `dancenow "
                              "serve --stage-nice`); results go to serve-niceN.*")
+    parser.add_argument("--compute-permits", type=int, default=None, metavar="N",
+                        help="as `dancenow serve --compute-permits` (0: heavy steps never "
+                             "wait for a turn, as before the gate); results of 0 go to "
+                             "serve-ungated.*")
     parser.add_argument("--server-url", metavar="URL",
                         help="measure this running server (http://host:port/) instead of "
                              "starting one; --avatar, --backend, --pose-backend and "
@@ -382,8 +392,11 @@ def main(argv: list[str] | None = None) -> int:
               "server_url": args.server_url, "avatar": load_bundle(args.avatar).name,
               "backend": args.backend, "pose_backend": args.pose_backend,
               "seconds": args.seconds, "warmup": args.warmup, "frame_size": args.size,
-              "stage_nice": args.stage_nice, "levels": levels}
+              "stage_nice": args.stage_nice, "compute_permits": args.compute_permits,
+              "levels": levels}
     stem = f"serve-nice{args.stage_nice}" if args.stage_nice else "serve"
+    if args.compute_permits == 0:
+        stem += "-ungated"
     write_results(args.out, stem, report, markdown(report))
     return 0
 

@@ -10,7 +10,9 @@ Routes:
   told in this answer only;
 * `GET /stats`: `summary` (all sessions in aggregate: `count`, `phases` (sessions per
   state), `fps_out` (their output frames a second together) and `viewers` (WHEP viewers
-  of every stream)), `max_sessions`, and
+  of every stream)), `max_sessions`, `capacity` (how that number was found: measured at
+  start, `server.capacity`, or configured), `cpu_sets` (for the server's token: the
+  CPUs each session has to itself, where there are enough), and
   `sessions`: in full, the session whose secret the `X-Session-Secret` header carries, or
   every session for the server's token (when one is configured): input and output fps,
   dropped frames, per-stage latency p50/p95, glass-to-glass p50/p95, the tracking mode
@@ -19,6 +21,12 @@ Routes:
   `{"session", "secret", "glass_to_glass_ms": [...]}` from the page;
 * `POST /control`: `{"session", "secret", "action": "calibrate"|"reset"|"stop"}`;
 * WHIP, WHEP and the viewer page: `server.whip`.
+
+With `ServeConfig.cluster` the sessions run on the nodes of a Ray cluster
+(`server.cluster.ClusterManager` in place of the local `SessionManager`): `GET /stats`
+then also gives `nodes` (per node its slots, sessions and free slots), each session its
+`node`, and a session whose node failed stays in it for its page a while, with `ended`
+(the message to show); `/control` and `POST /stats` for it answer 410 with that message.
 
 `POST /stats` and `POST /control` answer 403 unless `secret` is the session's secret, the
 same for a session that does not exist.
@@ -55,8 +63,10 @@ from aiohttp.web_log import AccessLogger
 
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
+from engine.pipeline.affinity import CpuSetPool, available_cpus, session_cpu_sets
 from engine.threadnames import named_executor
 from server import validate, whip
+from server.capacity import Capacity, configured
 from server.http import (
     CONFIG,
     JSON_TYPE,
@@ -78,6 +88,7 @@ from server.viewer import ViewerManager
 from server.whip import SDP_TYPE
 
 log = logging.getLogger(__name__)
+CAPACITY = web.AppKey("capacity", Capacity)  # the sessions admitted and how it was found
 
 CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 IO_POOL = "dancenow-io"  # the name of the threads of the server's pool for blocking work
@@ -130,6 +141,14 @@ class ServeConfig:
     session: SessionOptions = SessionOptions()
     allow_origins: tuple[str, ...] = ()  # cross-origin pages allowed, "scheme://host[:port]"
     max_viewers: int = 8  # WHEP viewers per stream
+    capacity: Capacity | None = None  # how max_sessions was found (None: configured)
+    # "auto" or a Ray address: sessions run on the nodes of that cluster (server.cluster);
+    # None: on this machine, and Ray is never imported
+    cluster: str | None = None
+
+
+# the ClusterManager when the sessions run on a Ray cluster (also app[MANAGER]), else None
+CLUSTER = web.AppKey("cluster", object)
 
 
 @web.middleware
@@ -276,6 +295,16 @@ def _session(request: web.Request, body: dict) -> Session | None:
     return session
 
 
+def _refused(request: web.Request, body: dict) -> web.Response:
+    """403 for an unknown session or a wrong secret; 410 with the reason for a session
+    whose node failed (on a cluster), so that its page can tell the performer."""
+    cluster = request.app[CLUSTER]
+    ended = cluster.ended.get(body.get("session"), body.get("secret")) if cluster else None
+    if ended is not None:
+        return error(410, ended["ended"])
+    return error(403, FORBIDDEN)
+
+
 def _summary(sessions: list[dict]) -> dict:
     """All sessions in aggregate: how many, how many per state, their output fps."""
     return {"count": len(sessions), "phases": dict(Counter(s["phase"] for s in sessions)),
@@ -298,9 +327,15 @@ async def stats(request: web.Request) -> web.Response:
         full[session.id]["viewer_list"] = [v.stats() for v in viewers
                                            if v.stream == session.stream]
     summary = {**_summary(list(full.values())), "viewers": len(viewers)}
-    return web.json_response({"summary": summary,
-                              "sessions": [full[s.id] for s in shown],
-                              "max_sessions": manager.max_sessions})
+    answer = {"summary": summary, "sessions": [full[s.id] for s in shown],
+              "max_sessions": manager.max_sessions,
+              "capacity": request.app[CAPACITY].to_json(),
+              "cpu_sets": manager.cpu_sets.held() if _has_token(request) else None}
+    cluster = request.app[CLUSTER]
+    if cluster is not None:  # every node, and the sessions whose node failed
+        answer["nodes"] = cluster.node_table()
+        answer["sessions"] += cluster.ended.for_secret(request.headers.get(SECRET_HEADER))
+    return web.json_response(answer)
 
 
 async def post_stats(request: web.Request) -> web.Response:
@@ -310,7 +345,7 @@ async def post_stats(request: web.Request) -> web.Response:
         samples = validate.latency_samples(body.get("glass_to_glass_ms", []))
         session = _session(request, body)
         if session is None:
-            return error(403, FORBIDDEN)
+            return _refused(request, body)
         session.add_glass_to_glass(samples)
     except InputError as exc:
         return error(400, str(exc))
@@ -324,7 +359,7 @@ async def control(request: web.Request) -> web.Response:
         action = validate.optional_string(body, "action")
         session = _session(request, body)
         if session is None:
-            return error(403, FORBIDDEN)
+            return _refused(request, body)
         session.control(str(action))
     except InputError as exc:
         return error(400, str(exc))
@@ -359,7 +394,22 @@ def create_app(config: ServeConfig) -> web.Application:
                           client_max_size=MAX_BODY)
     app[CONFIG] = config
     app[PENDING] = []
-    app[MANAGER] = SessionManager(config.avatars, config.max_sessions, config.session)
+    app[CAPACITY] = config.capacity or configured(config.max_sessions)
+    pipeline = config.session.pipeline
+    cpu_sets = (session_cpu_sets(list(pipeline.cpus or available_cpus()), config.max_sessions)
+                if pipeline.pin_threads else None)
+    app[CLUSTER] = None
+    if config.cluster is None:
+        app[MANAGER] = SessionManager(config.avatars, config.max_sessions, config.session,
+                                      CpuSetPool(cpu_sets))
+    else:  # the sessions on a Ray cluster's nodes; this machine's slots if it starts one
+        from server.cluster import ClusterManager
+
+        cluster = ClusterManager(config.avatars, config.session, config.cluster,
+                                 config.max_sessions)
+        app[MANAGER] = app[CLUSTER] = cluster
+        app.on_startup.append(cluster.startup)
+        app.on_cleanup.append(cluster.cleanup)
     app[VIEWERS] = ViewerManager(config.max_viewers, config.session)
     whip.add_routes(app)
     app.router.add_get("/", index)

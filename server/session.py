@@ -36,6 +36,7 @@ per `WARN_EVERY` seconds per session, with their count.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import logging
@@ -52,8 +53,10 @@ from aiortc.exceptions import InvalidStateError
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
+from engine.pipeline.affinity import CpuSetPool
 from engine.timing import summarize_ms
 from server.broadcast import Broadcast
+from server.decoding import LatestDecoding, use_latest_decoding
 from server.jitter import (
     MarkerJitterBuffer,
     use_audio_without_prefetch,
@@ -192,6 +195,7 @@ class Session:
         self.send_rate = SendRate()
         self._rate: asyncio.Task | None = None
         self._arrivals: MarkerJitterBuffer | None = None  # counts the frames that arrived
+        self._decoding: LatestDecoding | None = None  # sheds a decoder backlog
         self.mode_told: str | None = None  # the tracking mode the client last heard
         self._loading: asyncio.Future | None = None  # the pipeline being made
         self._watch: asyncio.Task | None = None
@@ -200,6 +204,7 @@ class Session:
         self._video: tuple | None = None  # (track, receiver) of the offer's video
         self.guard = _ControlGuard(self.id)
         self.publishers: list[Publisher] = []
+        self.cpus: tuple[int, ...] | None = None  # CPUs of its own (None: shares them all)
 
     def owned_by(self, secret: object) -> bool:
         """Whether `secret` is this session's secret (compared in constant time)."""
@@ -242,6 +247,7 @@ class Session:
                 receiver = next((r for r in self.pc.getReceivers() if r.track is track), None)
                 if receiver is not None:
                     self._arrivals = use_marker_jitter_buffer(receiver)
+                    self._decoding = use_latest_decoding(receiver)
                 video.set_result((track, receiver))
                 track.on("ended", lambda: self.close_soon("the browser's video ended"))
 
@@ -273,8 +279,11 @@ class Session:
         if self._closing is not None:
             raise SessionClosed(f"session {self.id} was closed before its answer")
         loop = asyncio.get_running_loop()
+        config = self.options.pipeline
+        if self.cpus is not None:
+            config = dataclasses.replace(config, cpus=self.cpus)
         self._loading = loop.run_in_executor(None, LivePipeline, self.avatars[self.avatar],
-                                             self.options.pipeline)
+                                             config)
         # Shielded: a cancelled offer must not orphan a pipeline still loading; the
         # session's end waits for it and closes it.
         pipeline = await asyncio.shield(self._loading)
@@ -448,9 +457,11 @@ class Session:
                 "audio_frames": self.broadcast.audio.frames,
                 "published": [p.stats() for p in self.publishers],
                 "seconds": round(time.time() - self.started, 1), **pipe,
+                "cpus": list(self.cpus) if self.cpus is not None else None,
                 "frames_sent": self.track.frames_sent,
                 "frame_codes_seen": self.source.codes_seen if self.source else 0,
                 "stale_skipped": self.source.skipped if self.source else 0,
+                "decoder_shed": self._decoding.shed if self._decoding else 0,
                 "send_fps_asked": round(self.send_rate.fps, 1),
                 "glass_to_glass": None if glass is None else
                 {"p50_ms": glass["p50_ms"], "p95_ms": glass["p95_ms"],
@@ -503,11 +514,12 @@ class SessionManager:
     server busy."""
 
     def __init__(self, avatars: dict[str, AvatarBundle], max_sessions: int,
-                 options: SessionOptions) -> None:
+                 options: SessionOptions, cpu_sets: CpuSetPool | None = None) -> None:
         self.avatars = avatars
         self.max_sessions = max_sessions
         self.options = options
         self.sessions: dict[str, Session] = {}
+        self.cpu_sets = cpu_sets or CpuSetPool(None)  # CPUs of their own, where enough
 
     @property
     def full(self) -> bool:
@@ -533,9 +545,11 @@ class SessionManager:
             if self.full:
                 raise ServerBusy(f"the server is busy: {self.max_sessions} session(s) live")
             self.sessions[session.id] = session
+            session.cpus = self.cpu_sets.lease(session.id)
             await session.start()
         except BaseException:
             self.sessions.pop(session.id, None)
+            self.cpu_sets.release(session.id)
             await session.close()
             raise
         asyncio.ensure_future(self._forget_when_closed(session))
@@ -544,6 +558,7 @@ class SessionManager:
     async def _forget_when_closed(self, session: Session) -> None:
         await session.closed.wait()
         self.sessions.pop(session.id, None)
+        self.cpu_sets.release(session.id)
 
     async def close_all(self) -> None:
         await asyncio.gather(*(s.close() for s in list(self.sessions.values())))

@@ -33,8 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="pose estimator (ONNX BlazePose on a Runner, or mediapipe)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8080, help="port to listen on")
-    p.add_argument("--max-sessions", type=int, default=2, metavar="N",
-                   help="browsers served at once; more get 503")
+    p.add_argument("--max-sessions", type=_sessions, default=None, metavar="N",
+                   help="sessions served at once; more get 503 with Retry-After (default: "
+                        "as many as this machine keeps at 25 fps, measured at start by "
+                        "timing the avatars' models and codecs; GET /stats shows how)")
     p.add_argument("--token", metavar="T",
                    help="require `Authorization: Bearer T` on the API (the page asks for it)")
     p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
@@ -61,11 +63,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="bearer token for the --publish endpoints")
     p.add_argument("--turn-username", help="username for the turn: servers")
     p.add_argument("--turn-credential", help="credential (password) for the turn: servers")
+    p.add_argument("--compute-permits", type=_permits, default=None, metavar="N",
+                   help="pose and generator steps, of all sessions, computing at once; the "
+                        "rest wait their turn keeping only their newest frame, so an "
+                        "overloaded server drops frames instead of slowing every frame "
+                        "down (default: one per CPU; 0: no limit)")
     p.add_argument("--stage-nice", type=_nice, default=0, metavar="N",
                    help="run the pipelines' compute threads N steps nicer (0-19, Linux) so "
                         "the network loop stays responsive when sessions outnumber what "
                         "the CPUs can render; 5 halved round trips at 4 sessions on 2 "
                         "cores (default 0)")
+    p.add_argument("--cluster", metavar="auto|ADDRESS",
+                   help="run the sessions on the nodes of a Ray cluster (the extra "
+                        "dancenow[cluster]): ADDRESS is its head (host:6379); auto joins the "
+                        "cluster running on this machine, or starts a head here that serves "
+                        "--max-sessions itself; other machines join with `dancenow worker`")
 
 
 def _seconds(text: str) -> float:
@@ -75,6 +87,26 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
     if not 0 < value <= 3600:
         raise argparse.ArgumentTypeError(f"must be within (0, 3600] seconds, got {value}")
+    return value
+
+
+def _sessions(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 session, got {value}")
+    return value
+
+
+def _permits(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"0 (no limit) or more, got {value}")
     return value
 
 
@@ -90,24 +122,46 @@ def _nice(text: str) -> int:
     return value
 
 
-def run(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
+def load_avatars(paths: list[str] | None) -> dict:
+    """name -> AvatarBundle for `paths` (default: the demo avatars), each verified."""
     from engine.avatar import DEMO_AVATAR, DEMO_LIVE_AVATAR, load_bundle
     from engine.errors import InputError
-    from engine.pipeline import PipelineConfig
-    from server.app import SERVER_SETTINGS, ServeConfig, create_app
-    from server.peer import IceServer
-    from server.publish import PublishTarget
-    from server.session import SessionOptions
 
-    paths = args.avatar or [str(DEMO_LIVE_AVATAR), str(DEMO_AVATAR)]
     avatars = {}
-    for path in paths:
+    for path in paths or [str(DEMO_LIVE_AVATAR), str(DEMO_AVATAR)]:
         bundle = load_bundle(path, verify=True)
         if bundle.name in avatars:
             raise InputError(f"two avatars are named {bundle.name!r}")
         avatars[bundle.name] = bundle
+    return avatars
+
+
+def admitted_capacity(max_sessions: int | None, avatars: dict, pipeline: object,
+                      codec: str):  # noqa: ANN201 - server.capacity.Capacity
+    """The sessions this machine admits: `max_sessions`, else measured at start
+    (server.capacity). A cluster node advertises the same number as its slots."""
+    from server.capacity import configured, measure_capacity
+
+    if max_sessions is None:
+        log.info("measuring what a session costs on this machine (--max-sessions skips it)")
+        capacity = measure_capacity(avatars, pipeline, codec=codec)
+    else:
+        capacity = configured(max_sessions)
+    log.info("admitting %d session(s) at once (%s)", capacity.sessions, capacity.method)
+    return capacity
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from engine.pipeline import PipelineConfig
+    from server.app import SERVER_SETTINGS, ServeConfig, create_app
+    from server.capacity import configured
+    from server.peer import IceServer
+    from server.publish import PublishTarget
+    from server.session import SessionOptions
+
+    avatars = load_avatars(args.avatar)
     from export.blazepose import ensure_pose_models
 
     ensure_pose_models(args.pose_backend)
@@ -119,8 +173,14 @@ def run(args: argparse.Namespace) -> int:
                 for url in args.ice_server)
     publish = tuple(PublishTarget(url, args.publish_token) for url in args.publish)
     pipeline = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
-                              pose_threads=1, stage_nice=args.stage_nice)
-    app = create_app(ServeConfig(avatars=avatars, max_sessions=args.max_sessions,
+                              pose_threads=1, stage_nice=args.stage_nice,
+                              compute_permits=args.compute_permits)
+    if args.cluster not in (None, "auto"):  # this machine serves as a node, if at all
+        capacity = configured(args.max_sessions or 1)
+    else:
+        capacity = admitted_capacity(args.max_sessions, avatars, pipeline, args.codec)
+    app = create_app(ServeConfig(avatars=avatars, max_sessions=capacity.sessions,
+                                 capacity=capacity, cluster=args.cluster,
                                  token=args.token, allow_origins=tuple(args.allow_origin),
                                  max_viewers=args.max_viewers,
                                  session=SessionOptions(codec=args.codec, pipeline=pipeline,

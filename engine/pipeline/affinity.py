@@ -10,6 +10,12 @@ while pose is idle, for a generator too slow for the CPUs left to it, at the pri
 waiting for its thread there whenever pose runs). Successive pipelines in one process
 rotate the pose CPU, so several sessions spread their pose work over the cores.
 
+On a machine with CPUs enough for every session slot to have two or more of its own,
+`session_cpu_sets` deals the CPUs out in disjoint blocks and a `CpuSetPool` lends one
+block to each live session: its pose and render stages then run on those CPUs only, and
+one busy session never slows another down. With fewer CPUs the sessions share all of
+them, as above.
+
 `lower_thread_priority` gives a stage thread a higher nice value than the rest of the
 process. With more sessions than the CPUs can render, the compute threads then yield to
 the event loop, which moves every session's packets and hands frames between stages, so
@@ -61,6 +67,54 @@ def cpu_plan(cpus: list[int] | None = None, index: int | None = None,
     pose = cpus[index % len(cpus)]
     render_cpus = set(cpus) if render == "all" else set(cpus) - {pose}
     return {"pose": {pose}, "label": {pose}, "render": render_cpus, "finish": {pose}}
+
+
+def session_cpu_sets(cpus: list[int], slots: int,
+                     min_per_slot: int = 2) -> list[tuple[int, ...]] | None:
+    """`slots` disjoint CPU sets dealt from `cpus` in contiguous blocks (neighbouring
+    CPU numbers tend to share caches), as even as can be, or None where the CPUs are too
+    few for each slot to get `min_per_slot` (its pose CPU and at least one to render)."""
+    if slots < 1:
+        raise ValueError(f"at least one session slot is needed, got {slots}")
+    cpus = sorted(cpus)
+    if len(cpus) < slots * min_per_slot:
+        return None
+    base, extra = divmod(len(cpus), slots)
+    sets, start = [], 0
+    for slot in range(slots):
+        size = base + (1 if slot < extra else 0)
+        sets.append(tuple(cpus[start:start + size]))
+        start += size
+    return sets
+
+
+class CpuSetPool:
+    """Lends each session one CPU set of its own (see `session_cpu_sets`) while it lives.
+
+    With no sets (too few CPUs) or none free, a session gets None: it shares every CPU.
+    Used from one thread (the server's event loop)."""
+
+    def __init__(self, sets: list[tuple[int, ...]] | None) -> None:
+        self.sets = list(sets or [])
+        self._free = list(self.sets)
+        self._held: dict[str, tuple[int, ...]] = {}
+
+    def lease(self, owner: str) -> tuple[int, ...] | None:
+        if owner in self._held:
+            return self._held[owner]
+        if not self._free:
+            return None
+        self._held[owner] = cpus = self._free.pop(0)
+        return cpus
+
+    def release(self, owner: str) -> None:
+        cpus = self._held.pop(owner, None)
+        if cpus is not None:
+            self._free.append(cpus)
+            self._free.sort()
+
+    def held(self) -> dict[str, list[int]]:
+        return {owner: list(cpus) for owner, cpus in self._held.items()}
 
 
 def pin_current_thread(cpus: set[int]) -> None:

@@ -13,9 +13,16 @@
   one, so latency stays bounded and frames are dropped instead.
 * A frame that a step rejects as bad input (e.g. a corrupt or wrongly shaped image) is
   dropped and counted; the stream goes on.
+* On a GPU backend the render and finish stages' models are shared by every session of
+  the process on that GPU and batched across them (`sharing.py`); on CPU backends each
+  pipeline has its own.
 * Stages start just in time (`pacing.StagePacer`): a stage in front of a slower one
   waits until its frame would reach that stage as it becomes free, then takes the
   newest frame, so frames do not wait between stages and no work is thrown away.
+* The heavy stages (pose, render) of all pipelines in one event loop take turns at the
+  CPUs (`gate.ComputeGate`, one turn per CPU at once): with more sessions than the CPUs
+  can render, each frame still computes at full speed and sessions share the frame rate
+  fairly, instead of every frame of every session slowing down together.
 * Controls do not queue behind frames: `reset()` (alias `calibrate()`) takes effect on
   the next frame the label stage starts; `stop()` ends the source, and every stage then
   finishes its frame and exits. `close()` releases models and threads.
@@ -28,6 +35,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,9 +43,17 @@ import numpy as np
 
 from engine.avatar import AvatarBundle
 from engine.errors import InputError
-from engine.pipeline.affinity import MAX_NICE, cpu_plan, lower_thread_priority, pin_current_thread
+from engine.pipeline.affinity import (
+    MAX_NICE,
+    available_cpus,
+    cpu_plan,
+    lower_thread_priority,
+    pin_current_thread,
+)
 from engine.pipeline.frame import LiveFrame
+from engine.pipeline.gate import gate_for_loop
 from engine.pipeline.pacing import StagePacer
+from engine.pipeline.sharing import batching_stats, open_renderer
 from engine.pipeline.slot import LatestSlot
 from engine.pipeline.steps import FinishStep, LabelStep, PoseStep, RenderStep
 from engine.pose import create_estimator
@@ -49,6 +65,7 @@ from engine.timing import summarize_ms
 log = logging.getLogger(__name__)
 
 STAGES = ("pose", "label", "render", "finish")
+GATED_STAGES = ("pose", "render")  # the heavy ones, that take turns at the CPUs (gate.py)
 
 
 class FrameSource(Protocol):
@@ -67,6 +84,10 @@ class PipelineConfig:
     pose_threads: int | None = None  # ONNX pose model threads (None: 1 when pinned, else all)
     pin_threads: bool = True  # pose and render stages on their own CPUs (see affinity.py)
     render_cpus: str = "others"  # others: the CPUs pose leaves free; all: every CPU
+    cpus: tuple[int, ...] | None = None  # the CPUs the stages may use (None: the process's)
+    # heavy steps (pose, render) of all pipelines in the event loop computing at once
+    # (None: one per CPU of the process; 0: no limit); see gate.py
+    compute_permits: int | None = None
     spinning: bool = False  # let ONNX Runtime's idle threads spin (off: stages share cores)
     stage_nice: int = 0  # nice increment of the stage threads (see affinity.py), 0 to 19
     pacing: bool = True  # start stages just in time for the slower stages after them
@@ -88,6 +109,7 @@ class PipelineStats:
         self._out: deque[float] = deque()
         self._latency: deque[float] = deque(maxlen=keep)
         self._stages: dict[str, deque[float]] = {s: deque(maxlen=keep) for s in STAGES}
+        self._turns: deque[float] = deque(maxlen=keep)  # waits for the compute gate
         self.mode = "none"  # the tracking mode of the newest frame out (LiveFrame.mode)
 
     def _trim(self, times: deque[float], now: float) -> None:
@@ -111,6 +133,10 @@ class PipelineStats:
     def stage(self, name: str, seconds: float) -> None:
         self._stages[name].append(seconds)
 
+    def turn(self, seconds: float) -> None:
+        """A heavy stage waited `seconds` for its turn at the CPUs."""
+        self._turns.append(seconds)
+
     def _rate(self, times: deque[float], now: float) -> float:
         self._trim(times, now)
         span = min(self.window, now - self.started)
@@ -129,6 +155,7 @@ class PipelineStats:
             "frames_in": self.frames_in, "frames_out": self.frames_out, "dropped": dropped,
             "errors": self.errors, "latency": pct(self._latency), "mode": self.mode,
             "stages": {name: pct(v) for name, v in self._stages.items()},
+            "turn_wait": pct(self._turns),
         }
 
 
@@ -155,7 +182,8 @@ class LivePipeline:
         self._executors = {name: named_executor(f"dancenow-{name}", 1) for name in STAGES}
         # Models are opened in their stage's thread, after pinning it, so the runtime's
         # worker threads inherit the stage's CPUs.
-        self.cpus = cpu_plan(render=config.render_cpus) if config.pin_threads else None
+        self.cpus = (cpu_plan(list(config.cpus) if config.cpus else None,
+                              render=config.render_cpus) if config.pin_threads else None)
         self._estimator: PoseEstimator | None = estimator
         self._renderer: AvatarRenderer | None = None
         try:
@@ -174,7 +202,7 @@ class LivePipeline:
             render_opts = ({"threads": render_threads, "spinning": config.spinning}
                            if config.backend.startswith("ort") else {})
             self._renderer = self._executors["render"].submit(
-                lambda: AvatarRenderer(bundle, config.backend, **render_opts).__enter__()
+                lambda: open_renderer(bundle, config.backend, **render_opts).__enter__()
             ).result()
         except BaseException:
             self._release()
@@ -205,7 +233,10 @@ class LivePipeline:
             self._source_task.cancel()
 
     def snapshot(self) -> dict:
-        return self.stats.snapshot(sum(s.dropped for s in self._slots))
+        snap = self.stats.snapshot(sum(s.dropped for s in self._slots))
+        if (batching := batching_stats(self._renderer)) is not None:
+            snap["batching"] = batching
+        return snap
 
     # -- running -------------------------------------------------------------------------
     async def run(self, source: FrameSource, sink: Sink) -> dict:
@@ -214,6 +245,10 @@ class LivePipeline:
             raise RuntimeError("the pipeline is closed")
         self.stats = PipelineStats(self.config.window_seconds, self.config.keep)
         pacer = StagePacer(STAGES) if self.config.pacing else None
+        permits = self.config.compute_permits
+        if permits is None:  # the process's CPUs: the gate is every pipeline's in the loop
+            permits = len(available_cpus())
+        self._gate = gate_for_loop(permits) if permits else None
         self._slots = [LatestSlot() for _ in range(len(STAGES) + 1)]
         self._source_task = asyncio.create_task(self._pump(source, self._slots[0]))
         tasks = [asyncio.create_task(self._stage(name, self._slots[i], self._slots[i + 1],
@@ -247,32 +282,49 @@ class LivePipeline:
 
     async def _stage(self, name: str, inp: LatestSlot[LiveFrame],
                      out: LatestSlot[LiveFrame], pacer: StagePacer | None) -> None:
-        loop = asyncio.get_running_loop()
         step, executor = self.steps[name], self._executors[name]
+        gate = self._gate if name in GATED_STAGES else None
         try:
             while True:
                 if pacer is not None and (wait := pacer.delay(name, time.perf_counter())) > 0:
                     await asyncio.sleep(wait)
                 if (frame := await inp.get()) is None:
                     break
-                start = time.perf_counter()
-                if pacer is not None:
-                    pacer.started(name, start)
-                try:
-                    frame = await loop.run_in_executor(executor, step, frame)
-                except InputError as exc:
-                    self.stats.errors += 1
-                    log.warning("%s: frame %d dropped: %s", name, frame.index, exc)
-                    continue
-                finally:
-                    elapsed = time.perf_counter() - start
-                    if pacer is not None:
-                        pacer.finished(name, elapsed)
-                frame.stamp(name)
-                self.stats.stage(name, elapsed)
-                out.put(frame)
+                if gate is None:
+                    frame = await self._step(name, step, executor, frame, pacer)
+                else:
+                    queued = time.perf_counter()
+                    async with gate:
+                        self.stats.turn(time.perf_counter() - queued)
+                        # a newer frame that came while this stage waited goes instead
+                        frame = await self._step(name, step, executor, inp.newer(frame),
+                                                 pacer)
+                if frame is not None:
+                    out.put(frame)
         finally:
             out.close()
+
+    async def _step(self, name: str, step: Callable[[LiveFrame], LiveFrame],
+                    executor: Executor, frame: LiveFrame,
+                    pacer: StagePacer | None) -> LiveFrame | None:
+        """`step` on `frame` in the stage's thread, timed; None when the frame is dropped
+        for bad input."""
+        start = time.perf_counter()
+        if pacer is not None:
+            pacer.started(name, start)
+        try:
+            frame = await asyncio.get_running_loop().run_in_executor(executor, step, frame)
+        except InputError as exc:
+            self.stats.errors += 1
+            log.warning("%s: frame %d dropped: %s", name, frame.index, exc)
+            return None
+        finally:
+            elapsed = time.perf_counter() - start
+            if pacer is not None:
+                pacer.finished(name, elapsed)
+        frame.stamp(name)
+        self.stats.stage(name, elapsed)
+        return frame
 
     async def _drain(self, inp: LatestSlot[LiveFrame], sink: Sink) -> None:
         while (frame := await inp.get()) is not None:

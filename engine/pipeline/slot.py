@@ -40,6 +40,16 @@ class LatestSlot(Generic[T]):
     def closed(self) -> bool:
         return self._closed
 
+    def newer(self, item: T) -> T:
+        """`item` (taken from this slot earlier), or the newer item waiting here, which
+        replaces it (counted in `dropped`)."""
+        if self._item is None:
+            return item
+        newer, self._item = self._item, None
+        self.dropped += 1
+        self.passed += 1
+        return newer
+
     async def get(self) -> T | None:
         while self._item is None:
             if self._closed:
