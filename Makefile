@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml CMakeLists.txt $(NATIVE)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q "scikit-build-core>=0.10" "nanobind>=2.0" "cmake>=3.18" ninja
-	$(BIN)/pip install -q --no-build-isolation -e ".[train,test]"
+	$(BIN)/pip install -q --no-build-isolation -e ".[train,test,cluster]"
 	touch $(STAMP)
 
 demo: install

@@ -32,6 +32,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "build-engine": ("build_engine", "build an avatar's TensorRT engines ahead of time"),
     "render": ("render", "render a source video as the avatar dancing it (offline)"),
     "serve": ("serve", "serve the live avatar to browsers over WebRTC"),
+    "worker": ("worker", "join this machine to a cluster that serves sessions (Ray)"),
     "bench": ("bench", "benchmark the live pipeline on this machine"),
     "demo": ("demo", "run the built-in demonstration on a synthetic performer"),
 }

@@ -152,6 +152,13 @@
       const all = await api("/stats");
       mine = all.sessions.find((s) => s.id === session);
     } catch (err) { /* shown below as missing */ }
+    if (mine && mine.ended) {
+      // The machine serving it failed (a node of a cluster): say so; Start begins again
+      // on another one.
+      stop();
+      say(mine.ended);
+      return;
+    }
     const rows = [["glass-to-glass p50 / p95 (this page)",
                    glass.length ? `${pct(glass, 0.5).toFixed(0)} / ${pct(glass, 0.95).toFixed(0)} ms`
                    : "measuring..."]];
