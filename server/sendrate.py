@@ -11,6 +11,15 @@ skipped as stale, or piling up before the decoder (a backlog the pipeline never 
 A backlog that is already there (say, from a start when the server was busiest) does
 not grow, and would stay as latency: while more than `backlog_frames` frames wait
 before the pipeline the rate is half the output rate, so that the queue drains.
+
+Losses alone keep a session's pipeline busy, which is right while it has CPUs to itself.
+When sessions share CPUs they take turns (`engine.pipeline.gate`), and a full house
+shows as the time their steps wait for a turn: however fairly shared, every frame then
+waits for the other sessions' steps, and latency grows with their number. A session
+whose steps waited longer than `congested` of a step's own time over the last second is
+`congested`: its rate falls by `backoff` (or to what it rendered), and climbs again only
+once the waits are short. The sessions thus leave the CPUs a little slack, which is what
+keeps each frame's wait short.
 The client hears the rate on the session's control channel.
 """
 
@@ -26,6 +35,7 @@ class SendRate:
     low: float = 0.05  # share of frames lost under which the rate climbs
     high: float = 0.15  # and over which it falls
     backlog_frames: int = 3  # frames waiting before the pipeline that call for draining
+    backoff: float = 0.85  # the rate's factor when its steps waited too long for turns
     fps: float = field(init=False)
     _last: tuple[int, int] | None = field(init=False, default=None)
 
@@ -34,14 +44,18 @@ class SendRate:
             raise ValueError(f"need 0 < min_fps <= max_fps, got {self.min_fps}, {self.max_fps}")
         if self.backlog_frames < 1:
             raise ValueError(f"backlog_frames must be at least 1, got {self.backlog_frames}")
+        if not 0 < self.backoff < 1:
+            raise ValueError(f"backoff must be within (0, 1), got {self.backoff}")
         if not 0 <= self.low <= self.high <= 1:
             raise ValueError(f"need 0 <= low <= high <= 1, got {self.low}, {self.high}")
         self.fps = self.max_fps
 
-    def update(self, out: int, lost: int, seconds: float, backlog: int = 0) -> float:
+    def update(self, out: int, lost: int, seconds: float, backlog: int = 0,
+               congested: bool = False) -> float:
         """The rate after `seconds` in which the session's cumulative counters became
         `out` (frames rendered) and `lost` (frames that arrived and were not rendered);
-        `backlog`: frames that arrived and wait before the pipeline now."""
+        `backlog`: frames that arrived and wait before the pipeline now; `congested`: its
+        steps waited long for their turns at the CPUs (`congested_turns`)."""
         previous, self._last = self._last, (out, lost)
         if previous is None or seconds <= 0 or out < previous[0]:  # first, or started over
             return self.fps
@@ -50,11 +64,25 @@ class SendRate:
         share = missed / (missed + rendered) if missed + rendered > 0 else 0.0
         if backlog > self.backlog_frames:
             self.fps = max(self.min_fps, min(self.fps - 1, rendered / 2))
+        elif congested:
+            self.fps = max(self.min_fps, min(self.fps * self.backoff, rendered))
         elif share > self.high:
             self.fps = max(self.min_fps, min(self.fps - 1, rendered * 1.05 + 1))
         elif share < self.low:
             self.fps = min(self.max_fps, self.fps + max(1.0, self.fps / 10))
         return self.fps
+
+
+CONGESTED = 0.5  # a turn's wait, as a share of a step's own time, that means a full house
+
+
+def congested_turns(turns: int, turn_seconds: float, step_ms: float | None,
+                    share: float = CONGESTED) -> bool:
+    """Whether `turns` turns at the CPUs that waited `turn_seconds` in all (over the
+    last interval) waited more than `share` of a heavy step's own time, `step_ms`."""
+    if turns <= 0 or not step_ms:
+        return False
+    return turn_seconds / turns * 1000.0 > share * step_ms
 
 
 class FramePacer:

@@ -54,6 +54,7 @@ from engine.avatar import AvatarBundle
 from engine.errors import InputError
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.pipeline.affinity import CpuSetPool
+from engine.pipeline.live import GATED_STAGES
 from engine.timing import summarize_ms
 from server.broadcast import Broadcast
 from server.decoding import LatestDecoding, use_latest_decoding
@@ -64,7 +65,7 @@ from server.jitter import (
 )
 from server.peer import IceServer, new_peer_connection, prefer_codec, take_dtls_server_role
 from server.publish import Publisher, PublishTarget
-from server.sendrate import SendRate
+from server.sendrate import SendRate, congested_turns
 from server.tracks import AvatarTrack, TrackSource
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,13 @@ CONTROL_MAX_BYTES = 4096  # control messages larger than this are dropped
 CONTROL_MAX_RATE = 50  # control messages a second; beyond it they are dropped
 WARN_EVERY = 10.0  # seconds between two warnings about bad control messages of a session
 _SCTP_STRING = 51  # the SCTP payload protocol of a WebRTC text message (RFC 8831)
+
+
+def heavy_step_ms(snap: dict) -> float | None:
+    """The mean p50 ms of the steps that take turns at the CPUs, from a pipeline's
+    statistics (None before both have run)."""
+    times = [(snap["stages"].get(name) or {}).get("p50_ms") for name in GATED_STAGES]
+    return sum(times) / len(times) if all(times) else None
 
 
 class SessionClosed(RuntimeError):
@@ -164,6 +172,8 @@ def _guard_text_messages(sctp: RTCSctpTransport, guard: _ControlGuard) -> None:
 
 class Session:
     """One browser's peer connection and live pipeline (see the module doc)."""
+
+    remote = False  # its media are here (a cluster's front door holds remote ones)
 
     def __init__(self, avatars: dict[str, AvatarBundle], avatar: str,
                  options: SessionOptions, ingest_only: bool = False) -> None:
@@ -408,12 +418,17 @@ class Session:
         """Once a second: the frame rate the client should send, from the pipeline's
         output and the frames it missed (see server.sendrate), and the tracking mode."""
         last = time.perf_counter()
+        turns, waited = 0, 0.0
         while True:
             await asyncio.sleep(RATE_SECONDS)
             now = time.perf_counter()
             snap = self.pipeline.snapshot()
+            congested = congested_turns(snap["turns"] - turns, snap["turn_seconds"] - waited,
+                                        heavy_step_ms(snap))
+            turns, waited = snap["turns"], snap["turn_seconds"]
             fps = self.send_rate.update(snap["frames_out"], self.frames_missed(snap),
-                                        now - last, self.source.waiting if self.source else 0)
+                                        now - last, self.source.waiting if self.source else 0,
+                                        congested)
             last = now
             message: dict[str, object] = {"send_fps": round(fps, 1)}
             if snap["frames_out"]:  # the mode of the newest frame out, once there is one,

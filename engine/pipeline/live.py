@@ -108,8 +108,11 @@ class PipelineStats:
         self._in: deque[float] = deque()
         self._out: deque[float] = deque()
         self._latency: deque[float] = deque(maxlen=keep)
+        self._recent: deque[tuple[float, float]] = deque()  # (when, latency) in the window
         self._stages: dict[str, deque[float]] = {s: deque(maxlen=keep) for s in STAGES}
         self._turns: deque[float] = deque(maxlen=keep)  # waits for the compute gate
+        self.turns = 0  # turns taken so far, and the seconds they waited in all
+        self.turn_seconds = 0.0
         self.mode = "none"  # the tracking mode of the newest frame out (LiveFrame.mode)
 
     def _trim(self, times: deque[float], now: float) -> None:
@@ -128,6 +131,9 @@ class PipelineStats:
         self._out.append(now)
         self._trim(self._out, now)
         self._latency.append(now - frame.captured)
+        self._recent.append((now, now - frame.captured))
+        while self._recent and self._recent[0][0] < now - self.window:
+            self._recent.popleft()
         self.mode = frame.mode
 
     def stage(self, name: str, seconds: float) -> None:
@@ -136,6 +142,8 @@ class PipelineStats:
     def turn(self, seconds: float) -> None:
         """A heavy stage waited `seconds` for its turn at the CPUs."""
         self._turns.append(seconds)
+        self.turns += 1
+        self.turn_seconds += seconds
 
     def _rate(self, times: deque[float], now: float) -> float:
         self._trim(times, now)
@@ -154,8 +162,11 @@ class PipelineStats:
             "fps_in": self._rate(self._in, now), "fps_out": self._rate(self._out, now),
             "frames_in": self.frames_in, "frames_out": self.frames_out, "dropped": dropped,
             "errors": self.errors, "latency": pct(self._latency), "mode": self.mode,
+            "latency_recent": pct(deque(lat for when, lat in self._recent
+                                        if when >= now - self.window)),
             "stages": {name: pct(v) for name, v in self._stages.items()},
-            "turn_wait": pct(self._turns),
+            "turn_wait": pct(self._turns), "turns": self.turns,
+            "turn_seconds": self.turn_seconds,
         }
 
 

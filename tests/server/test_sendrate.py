@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.sendrate import FramePacer, SendRate
+from server.sendrate import CONGESTED, FramePacer, SendRate, congested_turns
 
 
 def _rates(updates: list[tuple[int, int]], **options) -> list[float]:  # noqa: ANN003
@@ -53,11 +53,30 @@ def test_a_backlog_before_the_pipeline_is_drained() -> None:
     assert rate.update(30, 0, 1.0, backlog=1) > 4  # drained, nothing lost: back up
 
 
+def test_long_waits_for_a_turn_at_the_cpus_back_the_rate_off() -> None:
+    rate = SendRate()
+    rate.update(0, 0, 1.0)
+    # Nothing lost, yet the steps waited long for their turns: the rate falls by a share.
+    assert rate.update(10, 0, 1.0, congested=True) == 10  # to what it rendered, at once
+    assert rate.update(20, 0, 1.0, congested=True) == pytest.approx(8.5)
+    assert rate.update(28, 0, 1.0) > 8.5  # short waits again, nothing lost: back up
+
+
+def test_a_full_house_is_a_wait_longer_than_half_a_step() -> None:
+    assert not congested_turns(0, 0.0, 40.0)  # no turns taken: nothing to tell
+    assert not congested_turns(10, 0.1, None)  # no step time yet
+    assert not congested_turns(10, 10 * 0.019, 40.0)  # 19 ms waits for 40 ms steps
+    assert congested_turns(10, 10 * 0.021, 40.0)
+    assert CONGESTED == 0.5
+
+
 def test_bad_rate_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="min_fps"):
         SendRate(max_fps=10, min_fps=20)
     with pytest.raises(ValueError, match="low"):
         SendRate(low=0.5, high=0.1)
+    with pytest.raises(ValueError, match="backoff"):
+        SendRate(backoff=1.0)
     with pytest.raises(ValueError, match="backlog"):
         SendRate(backlog_frames=0)
 
