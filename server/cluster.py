@@ -20,6 +20,11 @@ page's next `GET /stats` (with its secret) carries `ended`: a message saying wha
 happened (`EndedSessions` keeps these for `ENDED_KEEP_S` seconds, at most `ENDED_MAX`).
 `/control` and `POST /stats` for such a session answer 410 with the same message.
 
+A session's audience watches it on its node too: the front door hands a WHEP player's
+offer to the session's actor, which answers it from its own viewers (`watch`), and keeps
+a `RemoteViewer` so that the resource's `DELETE` and trickled candidates reach that
+node; the media goes straight between the player and the node, as the performer's does.
+
 How fast a dead node is noticed is the GCS health check's business: `HEALTH_CHECKS` is
 the configuration a head started by `dancenow worker --head` or `dancenow serve --cluster
 auto` gets (a node is dead after `health_check_failure_threshold` failed checks, one
@@ -44,7 +49,7 @@ import signal
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -231,6 +236,7 @@ class SessionActor:
             bundles[name] = load_bundle(root)
         self.manager = SessionManager(bundles, 1, options)
         self.session = None
+        self.viewers = None  # its audience's connections, once one asks (ViewerManager)
         self._pool_set = False
 
     def _use_io_pool(self) -> None:
@@ -289,18 +295,59 @@ class SessionActor:
         if self.session is not None:
             await self.session.pc.addIceCandidate(candidate)
 
+    async def watch(self, sdp: str, max_viewers: int) -> dict:
+        """A WHEP player of this session's stream answering the checked offer `sdp`:
+        `{"status": 201, "sdp", "resource"}`, or `{"status", "error"}` as the
+        single-machine server answers (404 ended, 503 full, 400 refused)."""
+        from server.http import PEER_REFUSALS, refused_by_peer
+        from server.viewer import ViewerManager
+
+        session = self.session
+        if session is None or session.state in ("closing", "closed"):
+            return {"status": 404, "error": "the stream has ended"}
+        if self.viewers is None:
+            self.viewers = ViewerManager(max_viewers, self.manager.options)
+        try:
+            viewer = await self.viewers.open(session.broadcast,
+                                             RTCSessionDescription(sdp=sdp, type="offer"))
+        except ServerBusy as exc:
+            return {"status": 503, "error": str(exc)}
+        except PEER_REFUSALS as exc:
+            return response_payload(refused_by_peer(exc, "WHEP offer"))
+        return {"status": 201, "sdp": viewer.pc.localDescription.sdp, "type": "answer",
+                "resource": viewer.resource}
+
+    def _viewer(self, resource: str) -> Any:
+        return self.viewers.by_resource(resource) if self.viewers is not None else None
+
+    async def end_viewer(self, resource: str) -> None:
+        if (viewer := self._viewer(resource)) is not None:
+            viewer.close_soon("deleted by its WHEP client")
+
+    async def add_viewer_candidate(self, resource: str, candidate: RTCIceCandidate) -> None:
+        if (viewer := self._viewer(resource)) is not None:
+            await viewer.pc.addIceCandidate(candidate)
+
+    async def wait_viewer_closed(self, resource: str) -> None:
+        """Returns once the viewer has ended (at once for one that is gone)."""
+        if (viewer := self._viewer(resource)) is not None:
+            await viewer.closed.wait()
+
     async def close(self) -> None:
-        """End the session and wait until it has released everything."""
+        """End the session and its viewers, and wait until they released everything."""
+        if self.viewers is not None:
+            await self.viewers.close_all()
         await self.manager.close_all()
 
 
 # -- the front door's side ---------------------------------------------------------------------
 class _RemotePeer:
-    """What the routes read of a session's peer connection, for one on another node:
-    its descriptions, its media sections' mids, and trickled candidates (forwarded)."""
+    """What the routes read of a peer connection on another node: its descriptions, its
+    media sections' mids, and trickled candidates (handed to `add_candidate`)."""
 
-    def __init__(self, session: RemoteSession, offer: str, answer: dict) -> None:
-        self._session = session
+    def __init__(self, add_candidate: Callable[[RTCIceCandidate], Awaitable[object]],
+                 offer: str, answer: dict) -> None:
+        self._add_candidate = add_candidate
         self.remoteDescription = RTCSessionDescription(sdp=offer, type="offer")
         self.localDescription = RTCSessionDescription(sdp=answer["sdp"], type=answer["type"])
 
@@ -308,12 +355,14 @@ class _RemotePeer:
         return [SimpleNamespace(mid=mid) for mid in answer_mids(self.localDescription.sdp)]
 
     async def addIceCandidate(self, candidate: RTCIceCandidate) -> None:  # noqa: N802
-        await self._session.call("add_candidate", candidate)
+        await self._add_candidate(candidate)
 
 
 class RemoteSession:
     """The front door's handle on a session running on a node: its names, its secret,
     its latest statistics, and its controls (forwarded to its actor)."""
+
+    remote = True  # its media are on another node (server.whip asks it for viewers)
 
     def __init__(self, actor: Any, node: dict, avatar: str, ingest_only: bool, offer: str,
                  answer: dict) -> None:
@@ -325,7 +374,7 @@ class RemoteSession:
         self.secret: str = answer["secret"]
         self.stream: str = answer["stream"]
         self.resource: str = answer["resource"]
-        self.pc = _RemotePeer(self, offer, answer)
+        self.pc = _RemotePeer(lambda c: self.call("add_candidate", c), offer, answer)
         self.patches = 0  # trickle requests to its resource so far
         self.started = time.time()
         self.latest: dict = {}  # its statistics, as its node last told them
@@ -358,11 +407,76 @@ class RemoteSession:
         log.info("%s: closing (%s)", self.id, why)
         self.call("control", "stop")
 
+    async def open_viewer(self, sdp: str, max_viewers: int) -> RemoteViewer:
+        """A WHEP player of this session, answered by its node (see the module doc).
+        Raises ServerBusy (full), LookupError (ended) or InputError (refused)."""
+        import ray
+
+        try:
+            answer = await asyncio.wait_for(asyncio.ensure_future(
+                self.call("watch", sdp, max_viewers)), OFFER_TIMEOUT_S)
+        except (TimeoutError, ray.exceptions.RayError) as exc:
+            raise ServerBusy(f"the stream's node did not answer ({type(exc).__name__})") \
+                from exc
+        if answer.get("status") == 404:
+            raise LookupError(answer.get("error", "the stream has ended"))
+        if answer.get("status") == 503:
+            raise ServerBusy(answer.get("error", "the stream is full"))
+        if answer.get("status") != 201:
+            raise InputError(answer.get("error") or "the node refused the offer")
+        return RemoteViewer(self, sdp, answer)
+
     def stats(self) -> dict:
         base = {"id": self.id, "avatar": self.avatar, "stream": self.stream,
                 "ingest_only": self.ingest_only, "phase": self.state,
                 "state": "new", "seconds": round(time.time() - self.started, 1)}
         return {**base, **self.latest, "phase": self.state, "node": self.node}
+
+
+class RemoteViewer:
+    """The front door's handle on a WHEP player connected to a session's node: its
+    resource (DELETE and PATCH are forwarded) and when it ends."""
+
+    remote = True
+
+    def __init__(self, session: RemoteSession, offer: str, answer: dict) -> None:
+        self.session = session
+        self.resource: str = answer["resource"]
+        self.stream = session.stream
+        self.pc = _RemotePeer(lambda c: session.call("add_viewer_candidate", self.resource, c),
+                              offer, answer)
+        self.patches = 0
+        self.closed = asyncio.Event()
+        self._watch = asyncio.ensure_future(self._wait())
+
+    async def _wait(self) -> None:
+        import ray
+
+        try:
+            await self.session.call("wait_viewer_closed", self.resource)
+        except ray.exceptions.RayError as exc:  # its node or session failed
+            log.info("viewer of %s: gone with its node (%s)", self.stream,
+                     type(exc).__name__)
+        finally:
+            self.closed.set()
+
+    def close_soon(self, why: str) -> None:
+        import ray
+
+        log.info("viewer of %s: closing (%s)", self.stream, why)
+        try:
+            self.session.call("end_viewer", self.resource)
+        except ray.exceptions.RayError as exc:
+            log.info("viewer of %s: its node is gone (%s)", self.stream, exc)
+            self.closed.set()
+
+    async def close(self) -> None:
+        self.close_soon("closed by the server")
+        self._watch.cancel()
+        await asyncio.gather(self._watch, return_exceptions=True)
+
+    def stats(self) -> dict:
+        return {"stream": self.stream, "node": self.session.node}
 
 
 class ClusterManager(SessionManager):
@@ -401,10 +515,8 @@ class ClusterManager(SessionManager):
     def full(self) -> bool:
         return len(self.sessions) + self._placing >= self.max_sessions
 
-    def by_stream(self, stream: str) -> None:
-        """None: a session's viewers would connect to its node, which the front door
-        does not relay (WHEP for sessions on other nodes is not served)."""
-        return None
+    def by_stream(self, stream: str) -> RemoteSession | None:
+        return next((s for s in self.sessions.values() if s.stream == stream), None)
 
     def connect(self) -> None:
         """Join the Ray cluster at `address` (for "auto": the one running on this

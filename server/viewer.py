@@ -133,6 +133,14 @@ class ViewerManager:
         asyncio.ensure_future(self._forget_when_closed(viewer))
         return viewer
 
+    def add(self, viewer: Viewer) -> None:
+        """Count in a viewer opened elsewhere (a session's node, `server.cluster`) until
+        it ends; ServerBusy when its stream has `max_viewers` already."""
+        if self.count(viewer.stream) >= self.max_viewers:
+            raise ServerBusy(f"the stream has {self.max_viewers} viewer(s), its most")
+        self.viewers[viewer.resource] = viewer
+        asyncio.ensure_future(self._forget_when_closed(viewer))
+
     def by_resource(self, resource: str) -> Viewer | None:
         return next((v for key, v in self.viewers.items()
                      if hmac.compare_digest(key.encode(), resource.encode())), None)

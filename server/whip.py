@@ -108,10 +108,20 @@ async def whep(request: web.Request) -> web.StreamResponse:
         return error(404, f"no live stream {stream!r}")
     viewers = request.app[VIEWERS]
     try:
-        viewer = await viewers.open(session.broadcast, RTCSessionDescription(sdp=sdp,
-                                                                             type="offer"))
+        if session.remote:  # on a cluster's node: that node answers (server.cluster)
+            if viewers.count(stream) >= viewers.max_viewers:
+                raise ServerBusy(f"the stream has {viewers.max_viewers} viewer(s), its most")
+            viewer = await session.open_viewer(sdp, viewers.max_viewers)
+            viewers.add(viewer)
+        else:
+            viewer = await viewers.open(session.broadcast,
+                                        RTCSessionDescription(sdp=sdp, type="offer"))
     except ServerBusy as exc:
         return busy(str(exc), retry_after=True)
+    except LookupError as exc:
+        return error(404, f"no live stream {stream!r} ({exc})")
+    except InputError as exc:
+        return error(400, str(exc))
     except PEER_REFUSALS as exc:
         return refused_by_peer(exc, "WHEP offer")
     return _sdp_response(request, viewer.pc.localDescription,

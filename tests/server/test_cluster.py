@@ -42,6 +42,7 @@ from server.cluster import (
     total_slots,
 )
 from server.http import busy, error
+from server.loopback import LoopbackViewer
 from server.session import ServerBusy, SessionClosed
 
 log = logging.getLogger(__name__)
@@ -255,6 +256,42 @@ async def _slots(http: aiohttp.ClientSession, url: str, count: int) -> dict:
     return await _until(seen, SEEN_TIMEOUT_S)
 
 
+async def _watched_through_the_front_door(http: aiohttp.ClientSession, url: str,
+                                         names: dict) -> None:
+    """A WHEP player of the session's stream, through the front door: its node answers,
+    the avatar comes straight from there, and DELETE on the resource ends the viewer."""
+    (mine,) = (await _stats(http, url, names["secret"]))["sessions"]
+    viewer = LoopbackViewer()
+    try:
+        async with http.post(f"{url}whep/{mine['stream']}", data=await viewer.offer(),
+                             headers={"Content-Type": "application/sdp"}) as res:
+            assert res.status == 201, await res.text()
+            location = res.headers["Location"]
+            await viewer.answer(await res.text())
+
+        async def frames() -> bool:
+            return len(viewer.received) >= 5
+        await _until(frames, SESSION_TIMEOUT_S)
+        (seen,) = (await _stats(http, url, names["secret"]))["sessions"]
+        assert [v["node"]["id"] for v in seen["viewer_list"]] == [mine["node"]["id"]]
+        async with http.delete(url.rstrip("/") + location) as res:
+            assert res.status == 200
+
+        async def gone() -> bool:
+            (now,) = (await _stats(http, url, names["secret"]))["sessions"]
+            return not now["viewer_list"]
+        await _until(gone, SEEN_TIMEOUT_S)
+    finally:
+        await viewer.close()
+    stranger = LoopbackViewer()
+    try:
+        async with http.post(f"{url}whep/no-such-stream", data=await stranger.offer(),
+                             headers={"Content-Type": "application/sdp"}) as res:
+            assert res.status == 404
+    finally:
+        await stranger.close()
+
+
 def test_sessions_spread_across_nodes_by_slot_and_a_full_cluster_answers_503(
         ray_cluster, front_door, offer_sdp) -> None:
     _, nodes = ray_cluster
@@ -273,6 +310,7 @@ def test_sessions_spread_across_nodes_by_slot_and_a_full_cluster_answers_503(
                 assert stats["summary"]["count"] == 2
                 assert all(n["sessions"] == 1 and n["slots_free"] == 0
                            for n in stats["nodes"])
+                await _watched_through_the_front_door(http, url, opened[0][1])
                 async with http.post(url + "offer", json={"sdp": offer_sdp,
                                                           "type": "offer"}) as res:
                     assert res.status == 503, await res.text()
