@@ -38,7 +38,10 @@ bench: install
 	$(BIN)/python -m benchmarks.label_map
 	$(BIN)/python -m benchmarks.runners
 	$(BIN)/python -m benchmarks.pipeline
+	$(BIN)/python -m benchmarks.capacity
 	$(BIN)/python -m benchmarks.serve
+	$(BIN)/python -m benchmarks.serve --compute-permits 0
+	$(BIN)/python -m benchmarks.batcher
 	$(BIN)/python -m benchmarks.browser
 	$(BIN)/python -m benchmarks.reliability
 	$(BIN)/python -m benchmarks.audience
