@@ -5,7 +5,8 @@ many as its session asks for on the control channel) and receives the avatar; th
 code of each avatar frame gives its round trip, from capture in this client to arrival
 back in it. It speaks JSON lines on stdout:
 
-* `{"session", "secret"}` once the offer is answered;
+* `{"session", "secret", "answer_ms"}` once the offer is answered (`answer_ms`: from
+  sending it to the answer: the session placed, its pipeline loaded);
 * `{"live": frames}` once avatar frames arrive;
 * after the first line on stdin (or its end), `--warmup` seconds, then `--seconds` of
   measuring: `{"report": {...}}` with the frames received per second, the round trip
@@ -100,12 +101,15 @@ async def run(url: str, seconds: float, warmup: float, size: int) -> int:
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http:
-            async with http.post(url + "offer", json=await client.offer()) as res:
+            offer = await client.offer()
+            asked = time.perf_counter()
+            async with http.post(url + "offer", json=offer) as res:
                 if res.status != 200:
                     say(error=f"offer refused: {res.status} {(await res.text())[:200]}")
                     return 1
                 answer = await res.json()
-        say(session=answer["session"], secret=answer["secret"])
+            answer_ms = (time.perf_counter() - asked) * 1000
+        say(session=answer["session"], secret=answer["secret"], answer_ms=round(answer_ms, 1))
         await client.answer(answer)
         await _until_live(client)
         say(live=len(client.received))

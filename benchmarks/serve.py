@@ -22,9 +22,17 @@ seconds and measures for `--seconds`: frames received per second, round trip p50
 statistics of each session (GET /stats with the session's secret): its latency p50/p95
 (the pipeline's, decoded camera frame to avatar frame; read every 5 s over the measured
 time as its `latency_recent`, the last 5 s, and merged: the median p50, the highest
-p95, so the warm-up is left out) and the camera rate it asked for. Per level: the mean received fps, the fairness ratio (lowest
-session fps over the mean; 1 when every session gets the same share) and the worst
-round trip. A client that fails to connect is reported as such in its level's row.
+p95, so the warm-up is left out) and the camera rate it asked for. Per level: the mean
+received fps, the fairness ratio (lowest session fps over the mean; 1 when every session
+gets the same share) and the worst round trip.
+
+With `--cluster` each level is measured twice, in turns: against one `dancenow serve`
+and against `dancenow serve --cluster` as the front door of a local Ray cluster (a head
+without slots and two nodes, on this same machine and its CPUs), and the report adds
+what the cluster path adds: to the offer's answer (placing the session's actor on a
+node, the median over sessions) and to the sessions' median round trip.
+
+A client that fails to connect is reported as such in its level's row.
 
 Bounded in time: every wait has a limit, and the client processes started are killed
 (by their process id) if still there at the end of their level.
@@ -40,6 +48,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
+import os
+import statistics
 import sys
 import time
 from collections.abc import Iterator
@@ -85,6 +96,7 @@ def session_row(index: int, report: dict | None, server: dict | None,
                for k, v in (server.get("measured_latency") or server.get("latency")
                             or {}).items()}
     row = {"session": index, "id": report.get("session"),
+           "answer_ms": report.get("answer_ms"),
            "received_fps": report.get("received_fps"),
            "frames": report.get("frames"),
            "round_trip_p50_ms": report.get("round_trip_p50_ms"),
@@ -128,7 +140,25 @@ def summarize_level(count: int, rows: list[dict]) -> dict:
             "round_trip_p50_ms": _worst(measured, "round_trip_p50_ms"),
             "round_trip_p95_ms": _worst(measured, "round_trip_p95_ms"),
             "server_latency_p50_ms": _worst(measured, "server_latency_p50_ms"),
-            "server_latency_p95_ms": _worst(measured, "server_latency_p95_ms")}
+            "server_latency_p95_ms": _worst(measured, "server_latency_p95_ms"),
+            "answer_ms_p50": _median(measured, "answer_ms"),
+            "round_trip_p50_ms_median": _median(measured, "round_trip_p50_ms")}
+
+
+def _median(rows: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
+def cluster_added(single: dict, cluster: dict) -> dict:
+    """What the cluster path adds at one level, from the two ways' summaries: to the
+    offer's answer (placing the session's actor) and to the sessions' median round trip."""
+    def added(key: str) -> float | None:
+        if single.get(key) is None or cluster.get(key) is None:
+            return None
+        return round(cluster[key] - single[key], 1)
+    return {"sessions": single["sessions"], "answer_ms_added": added("answer_ms_p50"),
+            "round_trip_p50_ms_added": added("round_trip_p50_ms_median")}
 
 
 # -- client processes -------------------------------------------------------------------------
@@ -285,7 +315,9 @@ async def run_level(url: str, count: int, seconds: float, warmup: float, size: i
             for c in clients:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(c.proc.wait(), EXIT_TIMEOUT_S)
-    rows = [session_row(c.index, c.report, server.get(c.index), c.error) for c in clients]
+    rows = [session_row(c.index, {**(c.report or {}), "answer_ms": c.session.get("answer_ms")}
+                        if c.report else None, server.get(c.index), c.error)
+            for c in clients]
     for r in rows:
         if "error" in r:
             log.warning("%d session(s), client %d: %s", count, r["session"], r["error"])
@@ -332,12 +364,14 @@ def markdown(report: dict) -> str:
              "Round trip: capture in the client to arrival back in it, from the frame code "
              "(per level: the worst session's). Server latency: the session's pipeline, "
              "from its decoded frame to its avatar frame, read from `/stats` every 5 s "
-             "over the measured time (median p50, highest p95; the worst session's). Fairness: the lowest session's received fps over the mean (1: "
-             "equal shares). Reference: the avatar's generator alone on one thread just "
+             "over the measured time (median p50, highest p95; the worst session's). "
+             "Fairness: the lowest session's received fps over the mean (1: equal "
+             "shares). Reference: the avatar's generator alone on one thread just "
              "before the level (the machine's speed then).", "",
              "| sessions | measured | received fps per session | mean fps | fairness | "
              "round trip p50 ms | p95 ms | server latency p50 ms | p95 ms | reference ms |",
              "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    header = len(lines) - 2
     lines += [_level_line(level) for level in report["levels"]]
     lines += ["", "Per session:", "",
               "| sessions | session | received fps | round trip p50 ms | p95 ms | "
@@ -357,7 +391,59 @@ def markdown(report: dict) -> str:
                          f"{_fmt(row['server_latency_p50_ms'])} | "
                          f"{_fmt(row['server_latency_p95_ms'])} | "
                          f"{_fmt(row['send_fps_asked'])} |")
+    if report.get("cluster_levels"):
+        lines += ["", "The same levels against the front door of a local two-node Ray "
+                  "cluster (`dancenow serve --cluster`), measured in turns with the above:", "",
+                  lines[header], lines[header + 1]]
+        lines += [_level_line(level) for level in report["cluster_levels"]]
+        lines += ["", "What the cluster path adds (cluster less one process):", "",
+                  "| sessions | answer ms, one process | cluster | added | round trip p50 "
+                  "ms (median session), one process | cluster | added |",
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        for single, clustered, added in zip(report["levels"], report["cluster_levels"],
+                                            report["cluster_added"], strict=True):
+            lines.append(f"| {single['sessions']} | {_fmt(single.get('answer_ms_p50'))} | "
+                         f"{_fmt(clustered.get('answer_ms_p50'))} | "
+                         f"{_fmt(added['answer_ms_added'])} | "
+                         f"{_fmt(single.get('round_trip_p50_ms_median'))} | "
+                         f"{_fmt(clustered.get('round_trip_p50_ms_median'))} | "
+                         f"{_fmt(added['round_trip_p50_ms_added'])} |")
     return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def _cluster_server(args: argparse.Namespace, count: int) -> Iterator[str]:
+    """The front door of a local Ray cluster on this machine (`dancenow serve --cluster`):
+    a head without slots and two nodes of ceil(count / 2) slots each, all sharing this
+    machine's CPUs as the one-process server does."""
+    from ray.cluster_utils import Cluster
+
+    from server.cluster import HEALTH_CHECKS, SLOT
+
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the cluster's processes inherit it
+    try:
+        cluster = Cluster(initialize_head=True, head_node_args={
+            "num_cpus": 0, "include_dashboard": False, "_system_config": HEALTH_CHECKS})
+        try:
+            for _ in range(2):
+                cluster.add_node(num_cpus=1, resources={SLOT: math.ceil(count / 2)})
+            options = ["--cluster", cluster.address, "--avatar", args.avatar, "--backend",
+                       args.backend, "--pose-backend", args.pose_backend,
+                       "--max-sessions", "1", "--stage-nice", str(args.stage_nice)]
+            with serving(options, env=env) as server:
+                log.info("front door (pid %d) of a local cluster at %s", server.proc.pid,
+                         server.url)
+                yield server.url
+        finally:
+            cluster.shutdown()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextlib.contextmanager
@@ -402,29 +488,48 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure this running server (http://host:port/) instead of "
                              "starting one; --avatar, --backend, --pose-backend and "
                              "--stage-nice then only describe it")
+    parser.add_argument("--cluster", action="store_true",
+                        help="measure each level twice, in turns: against one `dancenow "
+                             "serve` and against the front door of a local two-node Ray "
+                             "cluster on this machine; results go to serve-cluster.*")
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
     args = parser.parse_args(argv)
     if min(args.sessions) < 1:
         parser.error("--sessions must be 1 or more")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    levels = []
+    if args.cluster and args.server_url:
+        parser.error("--cluster starts its own servers: leave out --server-url")
+    levels, clustered = [], []
+    ways = [("one process", _server)] + ([("cluster", _cluster_server)] if args.cluster
+                                         else [])
     for count in args.sessions:
-        reference = reference_ms(args.avatar)
-        with _server(args, count) as url:
-            level = asyncio.run(run_level(url, count, args.seconds, args.warmup, args.size))
-        log.info("%d session(s): %s fps, fairness %s, round trip p95 %s ms", count,
-                 ", ".join(f"{v:.1f}" for v in level["received_fps"]) or "none",
-                 _fmt(level["fairness"], 2), _fmt(level["round_trip_p95_ms"]))
-        levels.append({**level, "reference_ms": round(reference, 1)})
+        for way, start in ways:
+            reference = reference_ms(args.avatar)
+            with start(args, count) as url:
+                level = asyncio.run(run_level(url, count, args.seconds, args.warmup,
+                                              args.size))
+            log.info("%s, %d session(s): %s fps, fairness %s, round trip p95 %s ms, "
+                     "answer %s ms", way, count,
+                     ", ".join(f"{v:.1f}" for v in level["received_fps"]) or "none",
+                     _fmt(level["fairness"], 2), _fmt(level["round_trip_p95_ms"]),
+                     _fmt(level["answer_ms_p50"]))
+            level = {**level, "way": way, "reference_ms": round(reference, 1)}
+            (clustered if way == "cluster" else levels).append(level)
     report = {"command": command_line("benchmarks.serve", argv), "machine": machine(),
               "server_url": args.server_url, "avatar": load_bundle(args.avatar).name,
               "backend": args.backend, "pose_backend": args.pose_backend,
               "seconds": args.seconds, "warmup": args.warmup, "frame_size": args.size,
               "stage_nice": args.stage_nice, "compute_permits": args.compute_permits,
               "levels": levels}
+    if args.cluster:
+        report["cluster_levels"] = clustered
+        report["cluster_added"] = [cluster_added(a, b)
+                                   for a, b in zip(levels, clustered, strict=True)]
     stem = f"serve-nice{args.stage_nice}" if args.stage_nice else "serve"
     if args.compute_permits == 0:
         stem += "-ungated"
+    if args.cluster:
+        stem += "-cluster"
     write_results(args.out, stem, report, markdown(report))
     return 0
 

@@ -6,8 +6,8 @@ Routes:
 * `GET /avatars`: the avatars served;
 * `POST /offer`: `{"sdp", "type": "offer"[, "avatar"]}` -> `{"sdp", "type": "answer",
   "session", "secret", "stream"}` (400 with `{"error"}` for a malformed or video-less
-  offer, 503 when `max_sessions` are live); the session's id is random, and its secret is
-  told in this answer only;
+  offer, 503 with `Retry-After` when `max_sessions` are live); the session's id is
+  random, and its secret is told in this answer only;
 * `GET /stats`: `summary` (all sessions in aggregate: `count`, `phases` (sessions per
   state), `fps_out` (their output frames a second together) and `viewers` (WHEP viewers
   of every stream)), `max_sessions`, `capacity` (how that number was found: measured at

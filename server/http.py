@@ -50,14 +50,13 @@ def refused_by_peer(exc: Exception, what: str) -> web.Response:
 
 
 async def open_session(manager: SessionManager, sdp: str, avatar: str, what: str,
-                       ingest_only: bool = False,
-                       retry_after: bool = False) -> Session | web.Response:
-    """A session answering the checked offer `sdp`, or the error to answer with: 503 when
-    full, 400 for an offer without video or one aiortc refuses, 409 when it was stopped
-    before its answer."""
+                       ingest_only: bool = False) -> Session | web.Response:
+    """A session answering the checked offer `sdp`, or the error to answer with: 503 (with
+    `Retry-After`) when full, 400 for an offer without video or one aiortc refuses, 409
+    when it was stopped before its answer."""
     full = f"the server is busy: {manager.max_sessions} session(s) live"
     if manager.full:
-        return busy(full, retry_after)
+        return busy(full, retry_after=True)
     try:
         return await manager.open(RTCSessionDescription(sdp=sdp, type="offer"), avatar,
                                   ingest_only)
@@ -66,7 +65,7 @@ async def open_session(manager: SessionManager, sdp: str, avatar: str, what: str
     except SessionClosed as exc:
         return error(409, f"the session was stopped before it was answered ({exc})")
     except ServerBusy:
-        return busy(full, retry_after)
+        return busy(full, retry_after=True)
     except PEER_REFUSALS as exc:
         return refused_by_peer(exc, what)
 

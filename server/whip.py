@@ -87,8 +87,7 @@ async def whip(request: web.Request) -> web.StreamResponse:
     avatar = request.match_info.get("avatar") or next(iter(manager.avatars))
     if avatar not in manager.avatars:
         return error(404, f"unknown avatar {avatar!r}; serving {', '.join(manager.avatars)}")
-    session = await open_session(manager, sdp, avatar, "WHIP offer", ingest_only=True,
-                                 retry_after=True)
+    session = await open_session(manager, sdp, avatar, "WHIP offer", ingest_only=True)
     if isinstance(session, web.Response):
         return session
     log.info("WHIP session of %s: its viewers watch /watch/%s", avatar, session.stream)

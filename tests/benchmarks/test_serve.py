@@ -119,3 +119,19 @@ def test_the_server_latency_of_a_level_leaves_the_warm_up_out() -> None:
               "measured_latency": merged_latency(polls)}
     row = session_row(1, {"received_fps": 5.0}, server)
     assert row["server_latency_p50_ms"] == 80.0 and row["server_latency_p95_ms"] == 210.0
+
+
+def test_what_the_cluster_adds_is_the_difference_of_the_two_ways() -> None:
+    from benchmarks.serve import cluster_added, summarize_level
+
+    def rows(answers: list[float], trips: list[float]) -> list[dict]:
+        return [{"session": i, "received_fps": 10.0, "answer_ms": a, "round_trip_p50_ms": t,
+                 "round_trip_p95_ms": t + 10} for i, (a, t) in enumerate(zip(answers, trips,
+                                                                          strict=True))]
+
+    single = summarize_level(3, rows([900.0, 1000.0, 1100.0], [100.0, 120.0, 140.0]))
+    cluster = summarize_level(3, rows([2900.0, 3000.0, 3500.0], [101.0, 124.0, 150.0]))
+    assert single["answer_ms_p50"] == 1000.0 and cluster["round_trip_p50_ms_median"] == 124.0
+    assert cluster_added(single, cluster) == {"sessions": 3, "answer_ms_added": 2000.0,
+                                              "round_trip_p50_ms_added": 4.0}
+    assert cluster_added(single, summarize_level(3, []))["answer_ms_added"] is None

@@ -95,6 +95,7 @@ def test_stats_say_how_the_capacity_was_found_and_503_past_it(run_app, tiny_bund
             await first.answer(await res.json())
             res = await http.post("/offer", json=await second.offer())
             assert res.status == 503 and "busy" in (await res.json())["error"]
+            assert int(res.headers["Retry-After"]) > 0
             res = await http.post("/whip", data=(await camera.offer())["sdp"],
                                   headers={"Content-Type": "application/sdp"})
             assert res.status == 503 and int(res.headers["Retry-After"]) > 0
