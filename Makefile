@@ -54,23 +54,21 @@ lint: install
 clean:
 	rm -rf build $(VENV) .pytest_cache
 
-# ---- the demo avatar: the cpu-rt preset trained on the synthetic target actor ----------
+# ---- the demo avatar: cpu-live trained on the synthetic target actor ---------------------
 # Six motions (two seeds each) to train on; two motions never seen in training to evaluate.
-# One run folder, three stages: global (4500 steps, then extended to 9000 and to 13500,
-# each extension with a learning-rate schedule of its own), temporal (starts from the
-# global generator), face. Then the demo's own run: cpu-live, the temporal generator
-# thinned to half its residual blocks and fine-tuned, and a face stage on top of it.
+# `dancenow avatar create` does the rest in one resumable job (run it again after an
+# interruption): prepare, time the stages, train (cpu-rt global 13500 steps, temporal 1500
+# from it, then cpu-live thinned from that run and fine-tuned 2500 steps, its face stage
+# 3000), export, evaluate on the held-out motions, report. BUDGET=45m fits it to a time.
+# Work folder: $(AVATAR_DIR) (data/, heldout/, run-cpu-rt/, run/, job.json).
 AVATAR_DIR      ?= out/avatar
+AVATAR_BUNDLE   ?= out/avatars/demo-live
 TRAIN_MOTIONS   := idle wave squat kick turn approach
 HELDOUT_MOTIONS := sidestep dance
-GLOBAL_ITERS    ?= 4500 9000 13500
-TEMPORAL_ITERS  ?= 1500
-FACE_ITERS      ?= 3000
+BUDGET          ?=
 DN              := $(BIN)/dancenow
-LIVE_ITERS      ?= 2500
-RUN             := $(AVATAR_DIR)/run
-LIVE_RUN        := $(AVATAR_DIR)/run-live
-resume_if        = $$(test -f $(2)/checkpoint-$(1).pt && echo --resume)
+TRAIN_CLIPS     := $(foreach m,$(TRAIN_MOTIONS),$(AVATAR_DIR)/clips/$(m)-1.mp4 $(AVATAR_DIR)/clips/$(m)-2.mp4)
+HELDOUT_CLIPS   := $(foreach m,$(HELDOUT_MOTIONS),$(AVATAR_DIR)/clips/heldout-$(m).mp4)
 
 .PHONY: avatar-data avatar
 avatar-data: install
@@ -81,28 +79,14 @@ avatar-data: install
 	for m in $(HELDOUT_MOTIONS); do \
 	  test -f $(AVATAR_DIR)/clips/heldout-$$m.mp4 || $(DN) -q synth --actor target --motion $$m \
 	    --seconds 10 --seed 7 -o $(AVATAR_DIR)/clips/heldout-$$m.mp4 || exit 1; done
-	$(DN) prepare $(foreach m,$(TRAIN_MOTIONS),$(AVATAR_DIR)/clips/$(m)-1.mp4 $(AVATAR_DIR)/clips/$(m)-2.mp4) \
-	  --size 256 -o $(AVATAR_DIR)/data
-	$(DN) prepare $(foreach m,$(HELDOUT_MOTIONS),$(AVATAR_DIR)/clips/heldout-$(m).mp4) \
-	  --size 256 -o $(AVATAR_DIR)/heldout
 
 avatar: avatar-data
-	for n in $(GLOBAL_ITERS); do \
-	  $(DN) train $(AVATAR_DIR)/data -o $(RUN) --preset cpu-rt --stage global --iters $$n \
-	    $(call resume_if,global,$(RUN)) || exit 1; done
-	$(DN) train $(AVATAR_DIR)/data -o $(RUN) --preset cpu-rt --stage temporal \
-	  --iters $(TEMPORAL_ITERS) $(call resume_if,temporal,$(RUN))
-	$(DN) train $(AVATAR_DIR)/data -o $(RUN) --preset cpu-rt --stage face \
-	  --iters $(FACE_ITERS) $(call resume_if,face,$(RUN))
-	$(DN) eval $(RUN) --data $(AVATAR_DIR)/heldout --split all -o $(RUN)/heldout_metrics.json
-	$(DN) train $(AVATAR_DIR)/data -o $(LIVE_RUN) --preset cpu-live --stage temporal \
-	  --init-from $(RUN) --iters $(LIVE_ITERS) $(call resume_if,temporal,$(LIVE_RUN))
-	$(DN) train $(AVATAR_DIR)/data -o $(LIVE_RUN) --preset cpu-live --stage face \
-	  --iters $(FACE_ITERS) $(call resume_if,face,$(LIVE_RUN))
-	$(DN) eval $(LIVE_RUN) --data $(AVATAR_DIR)/heldout --split all \
-	  -o $(LIVE_RUN)/heldout_metrics.json
+	$(DN) avatar create $(TRAIN_CLIPS) --heldout $(HELDOUT_CLIPS) --preset cpu-live \
+	  -o $(AVATAR_BUNDLE) --work $(AVATAR_DIR) $(if $(BUDGET),--budget $(BUDGET))
 
-# The paper's ablation on the same data: each stage of the avatar's run.
+# The paper's ablation on the same data: each stage of the avatar's chain (the cpu-rt global
+# stage, then the cpu-live temporal and face stages trained from it).
 .PHONY: ablation
 ablation: avatar
-	$(BIN)/python -m benchmarks.quality --data $(AVATAR_DIR)/heldout --split all --run $(RUN)
+	$(BIN)/python -m benchmarks.quality --data $(AVATAR_DIR)/heldout --split all \
+	  --run $(AVATAR_DIR)/run --global-run $(AVATAR_DIR)/run-cpu-rt

@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 from benchmarks.machine import machine
 from benchmarks.report import command_line, write_results
 from engine.runners import available_backends, create_runner
-from engine.timing import summarize_ms
+from engine.timing import time_calls, time_runner
 
 log = logging.getLogger("benchmarks.runners")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,25 +75,6 @@ def generator_variants(status: dict[str, str | None], cuda: bool) -> list[Varian
     if status.get("trt") is None:
         out.append(Variant("trt fp16", "trt", "onnx-fp16"))  # the graph's own precision
     return out
-
-
-def time_calls(call: Callable[[int], object], calls: int, warmup: int) -> dict:
-    """p50/p95/p99 and single-stream fps of `call(i)`: untimed for i < warmup, then timed."""
-    for i in range(warmup):
-        call(i)
-    seconds = []
-    for i in range(warmup, warmup + calls):
-        start = time.perf_counter()
-        call(i)
-        seconds.append(time.perf_counter() - start)
-    s = summarize_ms(seconds)
-    return {"p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"], "p99_ms": s["p99_ms"],
-            "fps": 1e3 / s["p50_ms"]}
-
-
-def time_runner(runner, calls: int, warmup: int, rng: np.random.Generator) -> dict:  # noqa: ANN001
-    feed = {s.name: rng.uniform(-1, 1, s.shape).astype(s.dtype) for s in runner.inputs}
-    return time_calls(lambda _: runner.infer(feed), calls, warmup)
 
 
 def prepare_generator(preset: str, folder: Path) -> tuple[dict[str, Path], dict]:

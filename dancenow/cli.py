@@ -29,6 +29,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "train": ("train", "train the generator, the temporal model or the face GAN"),
     "eval": ("evaluate", "measure a trained run or an avatar bundle on held-out frames"),
     "export": ("export", "export a trained run as an avatar bundle (ONNX, parity-checked)"),
+    "avatar": ("avatar", "videos of the target -> a trained, exported, evaluated avatar with "
+                         "its report, in one resumable job (avatar create)"),
     "build-engine": ("build_engine", "build an avatar's TensorRT engines ahead of time"),
     "render": ("render", "render a source video as the avatar dancing it (offline)"),
     "serve": ("serve", "serve the live avatar to browsers over WebRTC"),

@@ -5,7 +5,10 @@ A bundle is a folder (see DESIGN.md):
 * `manifest.json`: format and version, preset, resolution, precision, one entry per
   model (file, input and output names with shapes, SHA-256, parity measured at export),
   the target's normalization statistics, the label-map style, the model configs, the
-  training configs and the evaluation metrics;
+  training configs and the evaluation metrics; optionally `poster` (the file name of a
+  representative generated frame in the bundle's folder, PNG or JPEG) and `description`
+  (one line on what the avatar is and how it scores), which the report writes
+  (`train.report`);
 * `generator.onnx` (label map + previous frame -> frame) and optionally `face.onnx`
   (label crop + frame crop -> residual); every tensor is float32 NCHW in [-1, 1] at the
   model's boundary, whatever the precision inside;
@@ -30,6 +33,7 @@ FORMAT = "dancenow-avatar"
 VERSION = 1
 MANIFEST = "manifest.json"
 MODEL_NAMES = ("generator", "face")
+POSTER_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 # The demo avatars committed with the repository (`make avatar` rebuilds both): `demo`
 # (cpu-rt), and `demo-live` (cpu-live: the same run thinned to half its residual blocks
 # and fine-tuned), which renders a frame in about four fifths of the time for a little
@@ -84,6 +88,28 @@ class AvatarBundle:
     @property
     def metrics(self) -> dict | None:
         return self.manifest.get("metrics")
+
+    @property
+    def description(self) -> str | None:
+        text = self.manifest.get("description")
+        return text if isinstance(text, str) and text else None
+
+    @property
+    def poster(self) -> Path | None:
+        """The poster image, when the manifest names one that is there: a plain file name
+        (no folders) with an image suffix (POSTER_TYPES), a file inside the bundle's
+        folder; None otherwise."""
+        name = self.manifest.get("poster")
+        if (not isinstance(name, str) or not name or "\x00" in name
+                or Path(name).name != name or name in (".", "..")
+                or Path(name).suffix.lower() not in POSTER_TYPES):
+            return None
+        try:
+            path = (self.root / name).resolve()
+            inside = path.is_relative_to(self.root.resolve()) and path.is_file()
+        except (OSError, ValueError):
+            return None
+        return path if inside else None
 
     def model_path(self, name: str, kind: str = "onnx") -> Path:
         """Path of model `name` (`generator` or `face`) as ONNX, or as a torch program."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +17,28 @@ def summarize_ms(seconds: Sequence[float]) -> dict[str, float]:
     return {"count": int(ms.size), "mean_ms": float(ms.mean()),
             "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
             "p99_ms": float(np.percentile(ms, 99))}
+
+
+def time_calls(call: Callable[[int], object], calls: int, warmup: int) -> dict[str, float]:
+    """p50/p95/p99 and single-stream fps of `call(i)`: untimed for i < warmup, then timed."""
+    for i in range(warmup):
+        call(i)
+    seconds = []
+    for i in range(warmup, warmup + calls):
+        start = time.perf_counter()
+        call(i)
+        seconds.append(time.perf_counter() - start)
+    s = summarize_ms(seconds)
+    return {"p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"], "p99_ms": s["p99_ms"],
+            "fps": 1e3 / s["p50_ms"]}
+
+
+def time_runner(runner: Any, calls: int, warmup: int,  # noqa: ANN401 - any entered Runner
+                rng: np.random.Generator) -> dict[str, float]:
+    """`time_calls` of one entered Runner, fed random inputs of its own shapes (a
+    model's speed does not depend on the values)."""
+    feed = {s.name: rng.uniform(-1, 1, s.shape).astype(s.dtype) for s in runner.inputs}
+    return time_calls(lambda _: runner.infer(feed), calls, warmup)
 
 
 class StageTimes:

@@ -3,7 +3,10 @@
 Routes:
 
 * `GET /` and `GET /static/...`: the page (files of `server/static` only);
-* `GET /avatars`: the avatars served;
+* `GET /avatars`: the avatars served, each with its `resolution`, `description` and
+  `poster` (the URL of its poster image, or null); `GET /avatars/<name>/poster`: that
+  image (the one file the avatar's manifest names as its poster, nothing else of the
+  bundle; 404 for an unknown avatar or one without a poster);
 * `POST /offer`: `{"sdp", "type": "offer"[, "avatar"]}` -> `{"sdp", "type": "answer",
   "session", "secret", "stream"}` (400 with `{"error"}` for a malformed or video-less
   offer, 503 with `Retry-After` when `max_sessions` are live); the session's id is
@@ -57,11 +60,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
 
-from engine.avatar import AvatarBundle
+from engine.avatar import POSTER_TYPES, AvatarBundle
 from engine.errors import InputError
 from engine.pipeline.affinity import CpuSetPool, available_cpus, session_cpu_sets
 from engine.threadnames import named_executor
@@ -258,8 +262,21 @@ async def static(request: web.Request) -> web.StreamResponse:
 
 async def avatars(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG]
-    return web.json_response([{"name": n, "resolution": b.resolution}
-                              for n, b in cfg.avatars.items()])
+    return web.json_response([
+        {"name": n, "resolution": b.resolution, "description": b.description,
+         "poster": f"/avatars/{quote(n, safe='')}/poster" if b.poster else None}
+        for n, b in cfg.avatars.items()])
+
+
+async def poster(request: web.Request) -> web.FileResponse:
+    """An avatar's poster image: only the file its manifest names (`AvatarBundle.poster`)."""
+    bundle = request.app[CONFIG].avatars.get(request.match_info["name"])
+    path = bundle.poster if bundle is not None else None
+    if path is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={
+        "Content-Type": POSTER_TYPES[path.suffix.lower()],
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
 
 
 async def offer(request: web.Request) -> web.Response:
@@ -415,6 +432,7 @@ def create_app(config: ServeConfig) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/static/{name:.+}", static)
     app.router.add_get("/avatars", avatars)
+    app.router.add_get("/avatars/{name}/poster", poster)
     app.router.add_post("/offer", offer)
     app.router.add_get("/stats", stats)
     app.router.add_post("/stats", post_stats)

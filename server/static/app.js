@@ -67,15 +67,16 @@
     return data;
   }
 
+  // An avatar's poster image, with the page's headers (the server's token).
+  async function posterBlob(url) {
+    const res = await fetch(url, { headers: headers() });
+    if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+    return res.blob();
+  }
+
   async function loadAvatars() {
     try {
-      const list = await api("/avatars");
-      $("avatar").innerHTML = "";
-      for (const a of list) {
-        const opt = document.createElement("option");
-        opt.value = a.name; opt.textContent = `${a.name} (${a.resolution}px)`;
-        $("avatar").appendChild(opt);
-      }
+      AvatarPicker.show($("avatarCards"), $("avatar"), await api("/avatars"), posterBlob);
     } catch (err) {
       say("Cannot list the avatars: " + err.message);
     }

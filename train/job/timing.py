@@ -1,0 +1,70 @@
+"""Seconds per training step of each stage of a job, measured on this machine.
+
+Each stage trains `TIMING_STEPS` steps in a scratch folder, in the job's order (so the
+temporal stage starts from the timed global one, the face stage sits on a temporal
+generator, the thinned `live-temporal` stage starts from the timed `cpu-rt` run: each step costs
+what it will cost in the job). The first `WARMUP` steps are left out; the rest are
+timed from the training log, whose every line carries the steps per second so far;
+their median is the stage's seconds per step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from train.job.budget import StageSpec
+from train.presets import get_preset
+from train.trainer import TrainConfig, Trainer
+
+log = logging.getLogger(__name__)
+
+TIMING_STEPS = 7
+WARMUP = 2
+
+
+def seconds_per_step(log_lines: list[dict], warmup: int = WARMUP) -> float:
+    """The median time of the steps after the first `warmup`, from a training log of one
+    run started at step 0 with a line every step (`steps_per_s` is cumulative). The
+    median, so that a moment of another program's work on a shared machine does not
+    decide the plan."""
+    elapsed = {int(r["step"]): int(r["step"]) / float(r["steps_per_s"]) for r in log_lines
+               if r.get("steps_per_s")}
+    if not elapsed:
+        raise ValueError("the training log has no timed steps")
+    steps = sorted(elapsed)
+    deltas = [elapsed[b] - elapsed[a] for a, b in zip(steps, steps[1:], strict=False)
+              if b == a + 1 and a >= warmup]
+    if deltas:
+        return float(np.median(deltas))
+    return elapsed[steps[-1]] / steps[-1]
+
+
+def time_stages(data: Path, folder: Path, specs: list[StageSpec],
+                steps: int = TIMING_STEPS) -> tuple[dict[str, float], dict[str, float]]:
+    """(seconds per step, seconds of set-up) per stage, measured in `folder` (replaced)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    per_step, setup = {}, {}
+    for spec in specs:
+        preset = get_preset(spec.preset)
+        config = TrainConfig(preset=spec.preset, stage=spec.stage, iters=steps,
+                             batch=preset.batch, log_every=1, checkpoint_every=steps,
+                             sample_every=10 * steps,
+                             init_from=str(folder / spec.init_from) if spec.init_from else None)
+        started = time.perf_counter()
+        trainer = Trainer(data, folder / spec.run, config, progress=False)
+        ready = time.perf_counter()
+        trainer.run()
+        lines = [json.loads(line) for line in
+                 (folder / spec.run / f"train_log-{spec.stage}.jsonl").read_text().splitlines()
+                 if line.strip()]
+        per_step[spec.name] = seconds_per_step(lines)
+        setup[spec.name] = ready - started
+        log.info("timed %s: %.3f s per step (%s, batch %d), %.1f s to set up", spec.name,
+                 per_step[spec.name], spec.preset, preset.batch, setup[spec.name])
+    return per_step, setup
