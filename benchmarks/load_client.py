@@ -32,10 +32,10 @@ import time
 import aiohttp
 import numpy as np
 
+from benchmarks.session_client import until_live
 from server.loopback import LoopbackClient, performer_frames
 
 log = logging.getLogger("benchmarks.load_client")
-LIVE_FRAMES = 5  # avatar frames received before the session counts as live
 LIVE_TIMEOUT_S = 90.0  # a session going live on a busy machine
 HTTP_TIMEOUT_S = 60.0  # the offer's answer (the server opens the session's pipeline first)
 STDIN_TIMEOUT_S = 600.0  # the parent's next line
@@ -74,14 +74,6 @@ async def _stdin_line() -> str:
     return await asyncio.wait_for(read, STDIN_TIMEOUT_S)
 
 
-async def _until_live(client: LoopbackClient) -> None:
-    start = time.perf_counter()
-    while len(client.received) < LIVE_FRAMES:
-        if time.perf_counter() - start > LIVE_TIMEOUT_S:
-            raise TimeoutError(f"no avatar frames within {LIVE_TIMEOUT_S:.0f} s")
-        await asyncio.sleep(0.05)
-
-
 async def _trim_images(client: LoopbackClient) -> None:
     """Drop the images of the frames received (their arrival times are all that is
     measured), so that memory stays flat however long the client runs."""
@@ -111,7 +103,7 @@ async def run(url: str, seconds: float, warmup: float, size: int) -> int:
             answer_ms = (time.perf_counter() - asked) * 1000
         say(session=answer["session"], secret=answer["secret"], answer_ms=round(answer_ms, 1))
         await client.answer(answer)
-        await _until_live(client)
+        await until_live(client, LIVE_TIMEOUT_S)
         say(live=len(client.received))
         await _stdin_line()
         await asyncio.sleep(warmup)

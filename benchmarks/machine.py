@@ -18,16 +18,7 @@ import numpy as np
 
 from engine.avatar import DEMO_AVATAR, load_bundle
 from engine.renderer import AvatarRenderer
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from engine.timing import cpu_model
 
 
 def machine() -> dict[str, object]:

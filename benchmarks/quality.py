@@ -17,8 +17,8 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks.machine import cpu_model
 from benchmarks.report import command_line
+from engine.timing import cpu_model
 from train.data import PreparedData
 from train.evaluate import PAPER, evaluate, load_run
 

@@ -53,11 +53,12 @@ async def _stdin_line() -> str:
     return await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
 
-async def _until_live(client: LoopbackClient) -> None:
+async def until_live(client: LoopbackClient, timeout: float = LIVE_TIMEOUT_S) -> None:
+    """Once `LIVE_FRAMES` avatar frames came back; TimeoutError after `timeout` s."""
     start = time.perf_counter()
     while len(client.received) < LIVE_FRAMES:
-        if time.perf_counter() - start > LIVE_TIMEOUT_S:
-            raise TimeoutError(f"no avatar frames within {LIVE_TIMEOUT_S:.0f} s")
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError(f"no avatar frames within {timeout:.0f} s")
         await asyncio.sleep(0.05)
 
 
@@ -86,7 +87,7 @@ async def run(url: str, way: str, report: float | None) -> int:
             await client.pc.close()
             return 0
         await client.answer(answer)
-        await _until_live(client)
+        await until_live(client)
         _say(live=len(client.received))
         reporter = asyncio.ensure_future(_report(client, report)) if report else None
         await _stdin_line()

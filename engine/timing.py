@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import platform
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,3 +71,14 @@ class StageTimes:
             lines.append(f"| {stage} | {s['count']} | {s['mean_ms']:.2f} | {s['p50_ms']:.2f} "
                          f"| {s['p95_ms']:.2f} |")
         return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what the platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -35,6 +35,7 @@ from skimage.metrics import structural_similarity
 from engine.avatar import MANIFEST, AvatarBundle, load_bundle
 from engine.errors import InputError
 from engine.renderer import AvatarRenderer
+from engine.timing import cpu_model
 from train.coverage import coverage_report
 from train.data import PreparedData, read_manifest
 from train.evaluate import evaluate_bundle, render_bundle_frames
@@ -46,7 +47,7 @@ from train.report_plots import (
     read_loss_logs,
     sample_grid,
 )
-from train.report_speed import WARMUP, cpu_model, measure_speed
+from train.report_speed import WARMUP, measure_speed
 from train.trainer import STAGES
 
 log = logging.getLogger(__name__)

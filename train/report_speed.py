@@ -5,8 +5,6 @@ generator and face model, one call per frame, timed as the runner benchmark time
 from __future__ import annotations
 
 import logging
-import platform
-from pathlib import Path
 
 import numpy as np
 
@@ -43,12 +41,3 @@ def measure_speed(bundle: AvatarBundle, frames: list[np.ndarray], backend: str =
     return out
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else what the platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

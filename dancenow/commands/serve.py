@@ -90,21 +90,23 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _sessions(text: str) -> int:
+def whole_number(text: str) -> int:
+    """`text` as an int, or the argument error every whole-number option gives."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _sessions(text: str) -> int:
+    value = whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"at least 1 session, got {value}")
     return value
 
 
 def _permits(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"0 (no limit) or more, got {value}")
     return value
@@ -113,10 +115,7 @@ def _permits(text: str) -> int:
 def _nice(text: str) -> int:
     from engine.pipeline.affinity import MAX_NICE
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = whole_number(text)
     if not 0 <= value <= MAX_NICE:
         raise argparse.ArgumentTypeError(f"{value} is outside 0-{MAX_NICE}")
     return value

@@ -60,10 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _slots(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    from dancenow.commands.serve import whole_number
+
+    value = whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"0 or more sessions, got {value}")
     return value
