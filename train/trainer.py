@@ -27,6 +27,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -55,6 +56,8 @@ from train.samples import save_sample_grid
 log = logging.getLogger(__name__)
 
 STAGES = ("global", "temporal", "face")
+DEADLINE_MIN_STEPS = 20  # steps the pace is measured over before a deadline shortens a stage
+DEADLINE_SLACK = 0.02  # a stage is shortened only when it would overrun by more than this
 
 
 @dataclass(frozen=True)
@@ -197,9 +200,17 @@ class Trainer:
     """Trains one stage of a run; `run()` returns the path of the final checkpoint."""
 
     def __init__(self, data_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str],
-                 config: TrainConfig, resume: bool = False, progress: bool = True) -> None:
+                 config: TrainConfig, resume: bool = False, progress: bool = True,
+                 finish_by: float | None = None,
+                 on_shorten: Callable[[int], None] | None = None) -> None:
+        """`finish_by` (a `time.time()`): where the stage's steps, at the pace of its
+        recent steps, would end later, it is shortened to the steps that fit (never
+        lengthened; the learning rate schedule follows the new length), and `on_shorten`
+        hears the new length."""
         config.validate()
         self.cfg = config
+        self.finish_by = finish_by
+        self.on_shorten = on_shorten
         self.run_dir = Path(run_dir)
         self.data_dir = Path(data_dir)
         self.progress = progress
@@ -546,6 +557,7 @@ class Trainer:
             self._truncate_log(log_path)
         started = time.perf_counter()
         first_step = self.step
+        pace = (started, self.step)  # the time and step the recent pace is measured from
         try:
             while self.step < cfg.iters:
                 lr = _lr_at(cfg, self.step)
@@ -564,6 +576,9 @@ class Trainer:
                 if self.dist.main and self.step % cfg.sample_every == 0:
                     save_sample_grid(self.run_dir / "samples" /
                                      f"{cfg.stage}-{self.step:06d}.png", *self._last_sample)
+                if self.finish_by is not None and self.step % cfg.log_every == 0:
+                    pace = self._fit_deadline(pace, bar)
+                    cfg = self.cfg
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iters:
                     self._save()
         except BaseException:
@@ -574,6 +589,24 @@ class Trainer:
         self.dist.barrier()
         self.dist.close()
         return self.ckpt_path
+
+    def _fit_deadline(self, pace: tuple[float, int], bar: tqdm) -> tuple[float, int]:
+        """Shorten the stage when its steps at the recent pace end after `finish_by`;
+        returns the point the next pace is measured from."""
+        now, (since, from_step) = time.perf_counter(), pace
+        if self.step - from_step < DEADLINE_MIN_STEPS:
+            return pace
+        per_step = (now - since) / (self.step - from_step)
+        fits = self.step + max(int((self.finish_by - time.time()) / per_step), 1)
+        if fits < self.cfg.iters * (1 - DEADLINE_SLACK):
+            old = self.cfg.iters
+            self.cfg = replace(self.cfg, iters=max(fits, self.step + 1))
+            bar.total = self.cfg.iters
+            log.warning("%s stage: %.2f s a step now; shortened from %d to %d steps to end "
+                        "in its time", self.cfg.stage, per_step, old, self.cfg.iters)
+            if self.on_shorten is not None:
+                self.on_shorten(self.cfg.iters)
+        return now, self.step
 
     def _truncate_log(self, path: Path) -> None:
         """Drop log lines past the step being resumed from (they are about to be redone)."""

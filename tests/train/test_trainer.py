@@ -241,3 +241,29 @@ def test_starting_from_another_run_refuses_what_it_cannot_use(tiny_data, tmp_pat
     with pytest.raises(InputError, match="cannot start from .* fewer than the 3 wanted"):
         Trainer(tiny_data, tmp_path / "r", _cfg(preset=tiny_three_blocks, init_from=str(small)),
                 progress=False)
+
+
+def test_a_deadline_shortens_the_stage_and_a_resume_continues_the_shorter_one(
+        tiny_data: Path, tmp_path: Path) -> None:
+    import time
+
+    heard: list[int] = []
+    cfg = _cfg(iters=400, log_every=5)
+    trainer = Trainer(tiny_data, tmp_path / "r", cfg, progress=False,
+                      finish_by=time.time() + 1.0, on_shorten=heard.append)
+    started = time.perf_counter()
+    trainer.run()
+    # 400 steps of even the tiny preset take longer than the second it was given
+    assert heard and trainer.cfg.iters == heard[-1] < 400
+    assert trainer.step == trainer.cfg.iters
+    assert time.perf_counter() - started < 30
+    ckpt = torch.load(checkpoint_path(tmp_path / "r", "temporal"), weights_only=False)
+    assert ckpt["train_config"]["iters"] == trainer.step  # finished at its new length
+    # the same stage asked for its new length again is done; without a deadline nothing
+    # is shortened
+    again = Trainer(tiny_data, tmp_path / "r", _cfg(iters=heard[-1], log_every=5),
+                    resume=True, progress=False)
+    assert again.finished_already
+    free = Trainer(tiny_data, tmp_path / "free", _cfg(iters=30, log_every=5), progress=False)
+    free.run()
+    assert free.step == 30

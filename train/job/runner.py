@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -265,7 +266,16 @@ class AvatarJob:
             log_every=B.log_every(per_step, steps), sample_every=B.sample_every(steps),
             init_from=str(self.o.work / spec.init_from) if spec.init_from else None)
         resume = (run / f"checkpoint-{spec.stage}.pt").exists()
-        trainer = Trainer(self.data, run, config, resume=resume, progress=False)
+
+        def shortened(new_steps: int) -> None:
+            plan["steps"][spec.name] = new_steps
+            state.save()
+            if self.progress is not None:
+                self.progress.replan(self._progress_phases(state, self.scans))
+
+        trainer = Trainer(self.data, run, config, resume=resume, progress=False,
+                          finish_by=self._stage_deadline(state, spec, plan),
+                          on_shorten=shortened)
         start = trainer.step
         with self._phase(state, spec.name, start, steps) as clock, TrainLogFollower(
                 run / f"train_log-{spec.stage}.jsonl",
@@ -275,6 +285,18 @@ class AvatarJob:
         if steps - start >= MIN_PACE_STEPS and clock.elapsed >= MIN_PACE_S:
             self._keep_pace(state, spec, (clock.elapsed / (steps - start))
                             / float(plan["step_seconds"][spec.name]))
+
+    def _stage_deadline(self, state: JobState, spec: B.StageSpec, plan: dict) -> float | None:
+        """With a budget, when the stage must end (a `time.time()`) for the phases after
+        it to fit in what is left: a machine slower than timed shortens the stage instead
+        of the job running over (None without a budget)."""
+        if plan.get("budget_s") is None:
+            return None
+        later = [s for s in self.specs if not state.done(s.name) and s.name != spec.name]
+        after = sum(plan["estimates"][s.name] for s in later) + sum(
+            plan["estimates"][p] for p in AFTER)
+        left = plan["budget_s"] * (1 - B.SAFETY) - sum(state.all_seconds().values())
+        return time.time() + max(left - after, 0.0)
 
     def _keep_pace(self, state: JobState, done: B.StageSpec, ratio: float) -> None:
         """After a stage ran `ratio` times as long per step as timed: with a budget, fit the
