@@ -31,6 +31,7 @@ from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.pipeline.affinity import RENDER_CPUS
 from engine.pipeline.sources import FramesSource
 from engine.pipeline.steps import run_sequential
+from engine.predict.setting import predict_argument
 from engine.timing import summarize_ms
 
 log = logging.getLogger("benchmarks.pipeline")
@@ -61,7 +62,8 @@ def _pipelined(bundle: AvatarBundle, config: PipelineConfig, frames: list[np.nda
     return {"output_fps": (len(out_times) - 1) / span, "input_fps": fps,
             "frames_in": stats["frames_in"], "frames_out": stats["frames_out"],
             "dropped": stats["dropped"], "errors": stats["errors"],
-            "latency_ms": stats["latency"], "stages_ms": stats["stages"]}
+            "latency_ms": stats["latency"], "stages_ms": stats["stages"],
+            "predict": stats.get("predict")}
 
 
 def _sequential(bundle: AvatarBundle, config: PipelineConfig, frames: list[np.ndarray],
@@ -123,6 +125,10 @@ def markdown(report: dict) -> str:
     for name, s in live["stages_ms"].items():
         if s:
             lines.append(f"| {name} | {s['p50_ms']:.1f} | {s['p95_ms']:.1f} |")
+    if (predict := live.get("predict")) and predict.get("setting") != "off":
+        lines += ["", f"Pose prediction `{predict['setting']}` (its cost is in the label "
+                  f"stage): horizon {predict.get('horizon_ms', 0):.0f} ms at the end, from "
+                  f"the delay {predict.get('delay_ms')} ms ({predict.get('delay_source')})."]
     return "\n".join(lines) + "\n"
 
 
@@ -141,6 +147,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--render-cpus", default="others", choices=RENDER_CPUS,
                    help="render on the CPUs pose leaves free, or on all of them")
     p.add_argument("--pose-threads", type=int, default=1, help="ONNX pose threads")
+    p.add_argument("--predict", type=predict_argument, default="auto", metavar="auto|off|MS",
+                   help="pose prediction as `dancenow serve --predict` (auto: by the "
+                        "pipeline's latency plus the network estimate; default auto)")
     p.add_argument("--json", metavar="OUT", help="also write the report here")
 
 
@@ -155,7 +164,7 @@ def run_report(args: argparse.Namespace, command: str) -> dict:
     ensure_pose_models(args.pose_backend)
     config = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
                             render_threads=args.render_threads, pose_threads=args.pose_threads,
-                            render_cpus=args.render_cpus)
+                            render_cpus=args.render_cpus, predict=args.predict)
     report = {"command": command, "machine": machine(),
               "reference_ms": reference_ms(args.avatar),
               **bench_pipeline(bundle, config, args.seconds, args.fps, args.size,

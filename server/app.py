@@ -22,7 +22,8 @@ Routes:
   (`mode`: "full", "upper" or "none", of the newest avatar frame), its stream and its
   viewers (`viewer_list`); `POST /stats`:
   `{"session", "secret", "glass_to_glass_ms": [...]}` from the page;
-* `POST /control`: `{"session", "secret", "action": "calibrate"|"reset"|"stop"}`;
+* `POST /control`: `{"session", "secret", "action": "calibrate"|"reset"|"stop"}`, or
+  `{"session", "secret", "predict": "auto"|"off"|MS}` (the pose prediction);
 * WHIP, WHEP and the viewer page: `server.whip`.
 
 With `ServeConfig.cluster` the sessions run on the nodes of a Ray cluster
@@ -370,14 +371,17 @@ async def post_stats(request: web.Request) -> web.Response:
 
 
 async def control(request: web.Request) -> web.Response:
-    """Calibrate, reset or stop a session (with its secret)."""
+    """Calibrate, reset or stop a session, or set its pose prediction (with its secret)."""
     try:
         body = await read_json(request)
-        action = validate.optional_string(body, "action")
+        action = None if "predict" in body else validate.optional_string(body, "action")
         session = _session(request, body)
         if session is None:
             return _refused(request, body)
-        session.control(str(action))
+        if action is None:
+            session.set_predict(body["predict"])
+        else:
+            session.control(str(action))
     except InputError as exc:
         return error(400, str(exc))
     return web.json_response({"ok": True})

@@ -60,6 +60,7 @@ from aiortc import RTCIceCandidate, RTCSessionDescription
 from engine.avatar import AvatarBundle, load_bundle
 from engine.errors import InputError
 from engine.pipeline.affinity import CpuSetPool
+from engine.predict.setting import parse_predict
 from server.session import ServerBusy, SessionClosed, SessionManager, SessionOptions
 
 log = logging.getLogger(__name__)
@@ -291,6 +292,10 @@ class SessionActor:
         if self.session is not None:
             self.session.add_glass_to_glass(samples_ms)
 
+    async def set_predict(self, setting: str) -> None:
+        if self.session is not None:
+            self.session.set_predict(setting)
+
     async def add_candidate(self, candidate: RTCIceCandidate) -> None:
         if self.session is not None:
             await self.session.pc.addIceCandidate(candidate)
@@ -402,6 +407,9 @@ class RemoteSession:
 
     def add_glass_to_glass(self, samples_ms: list[float]) -> None:
         self.call("add_glass_to_glass", [float(s) for s in samples_ms])
+
+    def set_predict(self, value: object) -> None:
+        self.call("set_predict", str(parse_predict(value)))
 
     def close_soon(self, why: str) -> None:
         log.info("%s: closing (%s)", self.id, why)

@@ -13,6 +13,7 @@ import fractions
 import json
 import logging
 import time
+from collections import deque
 
 import av
 import numpy as np
@@ -33,6 +34,7 @@ from synth.clip import ClipSpec, synthesize
 
 log = logging.getLogger(__name__)
 CAMERA_FPS = 30
+TIMELINE_FRAMES = 36_000  # 20 minutes at CAMERA_FPS
 
 
 def performer_frames(seconds: float = 2.0, size: int = 256, fps: int = 15) -> list:
@@ -50,6 +52,9 @@ class PerformerTrack(VideoStreamTrack):
         super().__init__()
         self.frames = frames
         self.sent: dict[int, float] = {}
+        # (when, frame count) of every frame sent, the count's frame being
+        # frames[count % len(frames)]: the performer's motion as it went out
+        self.timeline: deque[tuple[float, int]] = deque(maxlen=TIMELINE_FRAMES)
         self.count = 0
         self.pacer = FramePacer(CAMERA_FPS)
 
@@ -63,6 +68,7 @@ class PerformerTrack(VideoStreamTrack):
         if framecode.fits(image):
             framecode.draw(image, code)
             self.sent[code] = time.perf_counter()
+        self.timeline.append((time.perf_counter(), self.count))
         self.count += 1
         frame = video_frame(image)
         frame.pts, frame.time_base = pts, time_base
@@ -140,8 +146,10 @@ class LoopbackClient:
         self.direction = direction
         self.camera = PerformerTrack(frames)
         self.received: list[tuple[float, np.ndarray]] = []
+        self.received_codes: list[int | None] = []  # the frame code of each received frame
         self.round_trips: list[tuple[float, float]] = []  # (arrival, seconds since capture)
         self.poses: list[list] = []  # poses the server sent (while the overlay is on)
+        self.pose_codes: list[int | None] = []  # the frame code each pose was drawn into
         self._reader: asyncio.Task | None = None
         self.control = None
         if direction == "sendrecv":
@@ -156,6 +164,7 @@ class LoopbackClient:
             return
         if "pose" in msg:
             self.poses.append(msg["pose"])
+            self.pose_codes.append(msg.get("code"))
         if isinstance(msg.get("send_fps"), int | float) and msg["send_fps"] > 0:
             self.camera.pacer.fps = min(CAMERA_FPS, float(msg["send_fps"]))
 
@@ -183,6 +192,7 @@ class LoopbackClient:
         source = TrackSource(track)  # decodes the newest frame, skipping stale ones
         while (frame := await source.recv()) is not None:
             self.received.append((frame.captured, frame.image))
+            self.received_codes.append(frame.id)
             if frame.id is not None and frame.id in self.camera.sent:
                 self.round_trips.append(
                     (frame.captured, frame.captured - self.camera.sent[frame.id]))

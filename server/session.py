@@ -8,7 +8,10 @@ goes to the stream alone. On the client's "control" data channel the session ask
 once a second, for the camera frame rate it keeps up with (`server.sendrate`), tells the
 tracking mode (what the camera shows of the performer: `LiveFrame.mode`) whenever it
 changes and with that once-a-second message, and sends each frame's pose while the
-client's overlay is on (`{"overlay": true}` from it).
+client's overlay is on (`{"overlay": true}` from it), with the frame code of the avatar
+frame it was drawn into. The client switches the pose
+prediction with `{"predict": "auto"|"off"|MS}` (`engine.predict`); its glass-to-glass
+samples (`POST /stats`) give `auto` its horizon.
 
 It ends when the browser leaves (track ended, connection failed or closed), when it
 never connects (`SessionOptions.connect_timeout` after the answer), when its connection
@@ -29,8 +32,8 @@ its answer only: statistics, glass-to-glass samples and controls of a session ne
 
 Messages on the control channel are bounded: larger than `CONTROL_MAX_BYTES` or beyond
 `CONTROL_MAX_RATE` a second they are dropped, malformed ones (not UTF-8, not JSON, nested
-too deep, not `{"overlay": ...}`) are ignored, and all of these are logged at most once
-per `WARN_EVERY` seconds per session, with their count.
+too deep, not `{"overlay": ...}` or `{"predict": ...}`) are ignored, and all of these are
+logged at most once per `WARN_EVERY` seconds per session, with their count.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from engine.errors import InputError
 from engine.pipeline import LiveFrame, LivePipeline, PipelineConfig
 from engine.pipeline.affinity import CpuSetPool
 from engine.pipeline.live import GATED_STAGES
+from engine.predict.setting import parse_predict
 from engine.timing import summarize_ms
 from server.broadcast import Broadcast
 from server.decoding import LatestDecoding, use_latest_decoding
@@ -72,6 +76,7 @@ log = logging.getLogger(__name__)
 
 SECRET_BYTES = 16  # random bytes in a session's id and in its secret
 CONTROL_CHANNEL = "control"
+GLASS_RECENT = 30  # glass-to-glass samples whose median is the session's delay
 RATE_SECONDS = 1.0  # how often the session revises the frame rate it asks for
 CONTROL_MAX_BYTES = 4096  # control messages larger than this are dropped
 CONTROL_MAX_RATE = 50  # control messages a second; beyond it they are dropped
@@ -366,7 +371,8 @@ class Session:
             self.close_soon("the pipeline ended")
 
     def _on_control_message(self, message: str | bytes) -> None:
-        """The client's `{"overlay": true|false}`: whether to send it the poses.
+        """The client's `{"overlay": true|false}` (whether to send it the poses) and
+        `{"predict": "auto"|"off"|MS}` (the pose prediction's setting).
 
         Anything else is dropped (see the module doc); nothing raised here reaches
         aiortc, whose receiving loop would otherwise end the connection."""
@@ -387,10 +393,26 @@ class Session:
         except ValueError:
             self.guard.drop("not JSON")
             return
+        if isinstance(parsed, dict) and "predict" in parsed:
+            try:
+                self.set_predict(parsed["predict"])
+            except InputError as exc:
+                self.guard.drop(f"predict: {exc}")
+            return
         if not isinstance(parsed, dict) or not isinstance(parsed.get("overlay"), bool | int):
-            self.guard.drop('not {"overlay": true|false}')
+            self.guard.drop('not {"overlay": true|false} or {"predict": ...}')
             return
         self.overlay = bool(parsed["overlay"])
+
+    def set_predict(self, value: object) -> None:
+        """The pose prediction: auto, off or milliseconds (InputError otherwise); a
+        no-op before the pipeline exists and once closing."""
+        setting = parse_predict(value)
+        if self.pipeline is None or self._closing is not None:
+            log.info("%s: predict ignored while %s", self.id, self.state)
+            return
+        self.pipeline.set_predict(setting)
+        log.info("%s: pose prediction %s", self.id, setting)
 
     def _send_control(self, message: dict) -> bool:
         """Send `message` on the client's control channel; False when it is not open."""
@@ -443,7 +465,7 @@ class Session:
         if self.overlay and frame.normalized is not None:
             points = [[None, None] if not np.isfinite(p[:2]).all() else
                       [round(float(p[0]), 1), round(float(p[1]), 1)] for p in frame.normalized]
-            self._send_control({"pose": points})
+            self._send_control({"pose": points, "code": frame.id})
 
     # -- controls and statistics -------------------------------------------------------
     def control(self, action: str) -> None:
@@ -460,7 +482,13 @@ class Session:
             raise InputError(f"unknown action {action!r}; use calibrate, reset or stop")
 
     def add_glass_to_glass(self, samples_ms: list[float]) -> None:
-        self.glass.extend(float(s) for s in samples_ms if 0 <= float(s) < 60_000)
+        """The page's samples; the median of its recent ones is the delay that the pose
+        prediction's `auto` uses."""
+        fresh = [float(s) for s in samples_ms if 0 <= float(s) < 60_000]
+        self.glass.extend(fresh)
+        if fresh and self.pipeline is not None:
+            recent = list(self.glass)[-GLASS_RECENT:]
+            self.pipeline.client_delay(float(np.median(recent)) / 1e3)
 
     def stats(self) -> dict:
         pipe = self.pipeline.snapshot() if self.pipeline else {}

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from engine.pipeline.offline import LAYOUTS, RenderOptions
     from engine.pose import estimator_names
+    from engine.predict.setting import predict_argument
 
     d = RenderOptions()
     p.add_argument("source", metavar="SOURCE", help="video of the performer")
@@ -34,6 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="avatar only, or source | pose | avatar")
     p.add_argument("--smooth", type=int, default=d.smooth, metavar="N",
                    help="median window over the source's poses (odd; 1 = off)")
+    p.add_argument("--predict", type=predict_argument, default=d.predict, metavar="off|MS",
+                   help="predict each pose MS milliseconds ahead as the live server does "
+                        "(to preview it); a file has no delay to hide, so the default is "
+                        "off, and auto means off here")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     ensure_pose_models(args.pose_backend)
     summary = render_video(args.source, bundle, args.output,
                            RenderOptions(backend=args.backend, pose_backend=args.pose_backend,
-                                         layout=args.layout, smooth=args.smooth),
+                                         layout=args.layout, smooth=args.smooth,
+                                         predict=args.predict),
                            progress=args.progress)
     log.info("rendered %d frames (%d with a person) to %s", summary["frames"],
              summary["person_frames"], summary["output"])

@@ -23,6 +23,8 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from engine.pose import estimator_names
+    from engine.predict.predictor import METHODS
+    from engine.predict.setting import DEFAULT_METHOD, predict_argument
 
     p.add_argument("--avatar", action="append", metavar="AVATAR",
                    help="avatar bundle to serve (repeat for several; the first is the "
@@ -73,6 +75,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the network loop stays responsive when sessions outnumber what "
                         "the CPUs can render; 5 halved round trips at 4 sessions on 2 "
                         "cores (default 0)")
+    p.add_argument("--predict", type=predict_argument, default="auto", metavar="auto|off|MS",
+                   help="show the performer's pose where it will be when the avatar frame "
+                        "is seen: predicted ahead by the session's delay (auto: the page's "
+                        "glass-to-glass, else the server's latency plus --network-ms; "
+                        "capped at 150 ms and backed off when predictions miss), by MS "
+                        "milliseconds, or not at all (off); the page can switch it per "
+                        "session (default auto)")
+    p.add_argument("--predict-method", default=DEFAULT_METHOD, choices=METHODS,
+                   help="how the pose is predicted: per-joint kinematics (kinematic: "
+                        "constant velocity; kinematic2: constant acceleration) or the small "
+                        f"learned model shipped with dancenow (default {DEFAULT_METHOD})")
+    p.add_argument("--network-ms", type=_network_ms, default=None, metavar="MS",
+                   help="what a client that does not report its own delay adds to the "
+                        "server's latency, for --predict auto (default 45)")
     p.add_argument("--cluster", metavar="auto|ADDRESS",
                    help="run the sessions on the nodes of a Ray cluster (the extra "
                         "dancenow[cluster]): ADDRESS is its head (host:6379); auto joins the "
@@ -87,6 +103,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
     if not 0 < value <= 3600:
         raise argparse.ArgumentTypeError(f"must be within (0, 3600] seconds, got {value}")
+    return value
+
+
+def _network_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
+    if not 0 <= value <= 2000:
+        raise argparse.ArgumentTypeError(f"must be within 0-2000 ms, got {value}")
     return value
 
 
@@ -173,7 +199,10 @@ def run(args: argparse.Namespace) -> int:
     publish = tuple(PublishTarget(url, args.publish_token) for url in args.publish)
     pipeline = PipelineConfig(backend=args.backend, pose_backend=args.pose_backend,
                               pose_threads=1, stage_nice=args.stage_nice,
-                              compute_permits=args.compute_permits)
+                              compute_permits=args.compute_permits, predict=args.predict,
+                              predict_method=args.predict_method,
+                              **({} if args.network_ms is None else
+                                 {"network_ms": args.network_ms}))
     if args.cluster not in (None, "auto"):  # this machine serves as a node, if at all
         capacity = configured(args.max_sessions or 1)
     else:

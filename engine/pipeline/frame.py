@@ -31,6 +31,7 @@ class LiveFrame:
     rendered: np.ndarray | None = field(default=None, repr=False)
     output: np.ndarray | None = field(default=None, repr=False)
     id: int | None = None  # a caller's identifier carried to the output (e.g. a frame code)
+    horizon_ms: float = 0.0  # how far ahead of its capture the pose drawn was predicted
 
     def stamp(self, stage: str) -> None:
         self.stamps[stage] = time.perf_counter()

@@ -23,9 +23,12 @@
   CPUs (`gate.ComputeGate`, one turn per CPU at once): with more sessions than the CPUs
   can render, each frame still computes at full speed and sessions share the frame rate
   fairly, instead of every frame of every session slowing down together.
+* The label stage predicts the pose ahead by the session's end-to-end delay
+  (`PipelineConfig.predict`, `engine.predict`): the client's own figure when it gives one
+  (`client_delay`), else the pipeline's latency plus `network_ms`.
 * Controls do not queue behind frames: `reset()` (alias `calibrate()`) takes effect on
-  the next frame the label stage starts; `stop()` ends the source, and every stage then
-  finishes its frame and exits. `close()` releases models and threads.
+  the next frame the label stage starts; `set_predict()` likewise; `stop()` ends the
+  source, and every stage then finishes its frame and exits. `close()` releases models and threads.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ from engine.pipeline.slot import LatestSlot
 from engine.pipeline.steps import FinishStep, LabelStep, PoseStep, RenderStep
 from engine.pose import create_estimator
 from engine.pose.base import PoseEstimator
+from engine.predict.delay import DEFAULT_NETWORK_MS, DelayEstimate
+from engine.predict.setting import DEFAULT_METHOD, parse_predict
 from engine.renderer import AvatarRenderer
 from engine.threadnames import named_executor
 from engine.timing import summarize_ms
@@ -94,6 +99,12 @@ class PipelineConfig:
     hold_seconds: float = 0.5  # keep the last pose this long when nobody is seen
     ease_seconds: float = 1.0  # then ease to a neutral standing pose over this long
     calibration_frames: int = 30  # frames before the online normalization settles
+    # predict the pose ahead by the session's delay: auto, off or milliseconds (see
+    # engine.predict.setting); network_ms: what a client without its own figure adds to
+    # the server's latency (engine.predict.delay)
+    predict: str = "off"
+    predict_method: str = DEFAULT_METHOD  # engine.predict.predictor.METHODS
+    network_ms: float = DEFAULT_NETWORK_MS
     window_seconds: float = 5.0  # rolling window of the fps statistics
     keep: int = 600  # samples kept for the latency percentiles
 
@@ -190,6 +201,10 @@ class LivePipeline:
         self.config = config = config or PipelineConfig()
         if not 0 <= config.stage_nice <= MAX_NICE:
             raise InputError(f"stage_nice is 0 to {MAX_NICE}, got {config.stage_nice}")
+        predict = parse_predict(config.predict)
+        if not config.network_ms >= 0:
+            raise InputError(f"network_ms must be >= 0, got {config.network_ms!r}")
+        self.delay = DelayEstimate(config.network_ms / 1e3)
         self._executors = {name: named_executor(f"dancenow-{name}", 1) for name in STAGES}
         # Models are opened in their stage's thread, after pinning it, so the runtime's
         # worker threads inherit the stage's CPUs.
@@ -221,7 +236,8 @@ class LivePipeline:
         self.steps = {"pose": PoseStep(self._estimator),
                       "label": LabelStep(bundle.normalization, bundle.resolution,
                                          config.hold_seconds, config.ease_seconds,
-                                         config.calibration_frames),
+                                         config.calibration_frames, predict, self.delay,
+                                         config.predict_method),
                       "render": RenderStep(self._renderer),
                       "finish": FinishStep(self._renderer)}
         self._slots: list[LatestSlot[LiveFrame]] = []
@@ -238,6 +254,16 @@ class LivePipeline:
 
     calibrate = reset
 
+    def set_predict(self, value: object) -> None:
+        """Predict by `value` (auto, off or milliseconds) from the next frame on;
+        InputError for anything else."""
+        self.steps["label"].set_predict(parse_predict(value))
+
+    def client_delay(self, seconds: float) -> None:
+        """The client's own end-to-end delay (e.g. its glass-to-glass p50), which
+        `predict=auto` uses while it is fresh."""
+        self.delay.measured(seconds, time.perf_counter())
+
     def stop(self) -> None:
         """End the source; stages finish their frame and exit."""
         if self._source_task is not None and not self._source_task.done():
@@ -245,6 +271,7 @@ class LivePipeline:
 
     def snapshot(self) -> dict:
         snap = self.stats.snapshot(sum(s.dropped for s in self._slots))
+        snap["predict"] = dict(self.steps["label"].prediction)
         if (batching := batching_stats(self._renderer)) is not None:
             snap["batching"] = batching
         return snap
@@ -340,6 +367,7 @@ class LivePipeline:
     async def _drain(self, inp: LatestSlot[LiveFrame], sink: Sink) -> None:
         while (frame := await inp.get()) is not None:
             self.stats.frame_out(frame)
+            self.delay.server_latency(time.perf_counter() - frame.captured)
             await sink(frame)
 
     # -- teardown ------------------------------------------------------------------------

@@ -6,7 +6,9 @@ centred median, and normalized with the source video's own statistics (offline
 normalization, where the source shows the whole body at all); then each frame goes
 through the same framing as live (`engine.framing`: upper-body placement when the legs
 are out of view, joints not there completed, a lost person held then eased to a neutral
-standing pose) and its label map is rendered in order with temporal feedback. Any
+standing pose) and its label map is rendered in order with temporal feedback. A file has
+no delay to hide, so the pose is not predicted ahead unless asked (`predict`: a fixed
+horizon, the live predictor run frame by frame as live would). Any
 aspect ratio and framing of the source works (portrait, landscape, desk view). The
 output keeps the source's frame rate and copies its audio track; it is written under a
 temporary name and only appears when complete.
@@ -14,6 +16,7 @@ temporary name and only appears when complete.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from engine.keypoints import drop_unseen
 from engine.normalize import OfflineNormalizer, compute_stats
 from engine.pipeline.steps import label_and_face
 from engine.pose.video import estimate_video
+from engine.predict.setting import PredictSetting, parse_predict
 from engine.renderer import AvatarRenderer
 from engine.skeleton import fit_square, render_label_image, tensor_to_image
 from engine.video import Mp4Writer, probe, read_frames
@@ -48,12 +52,34 @@ class RenderOptions:
     smooth: int = 5  # centred median window over the poses (odd; 1 = off)
     hold_seconds: float = 0.5  # a lost person's last pose is kept this long
     ease_seconds: float = 1.0  # then eased to a neutral standing pose
+    predict: str = "off"  # off, or milliseconds to predict each pose ahead (auto: off)
 
     def validate(self) -> None:
         if self.layout not in LAYOUTS:
             raise InputError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
         if self.smooth < 1 or self.smooth % 2 == 0:
             raise InputError(f"the median window must be odd and >= 1, got {self.smooth}")
+        parse_predict(self.predict)
+
+
+def predicted_poses(framed: list[Framed], fps: float, setting: PredictSetting) -> list[Framed]:
+    """The framed poses predicted `setting.fixed_ms` ahead, frame by frame in order (as the
+    live pipeline does; restarting where the framing restarts or holds). `auto` and `off`
+    leave them as they are: a file has no delay."""
+    if setting.mode != "fixed" or not setting.enabled:
+        return framed
+    from engine.predict.predictor import PosePredictor
+
+    predictor = PosePredictor()
+    out = []
+    for i, f in enumerate(framed):
+        if f.restart or f.held or f.mode == "none":
+            predictor.reset()
+            out.append(f)
+            continue
+        pose = predictor(f.pose, i / fps, setting.requested_s(None))
+        out.append(dataclasses.replace(f, pose=pose))
+    return out
 
 
 def source_normalizer(keypoints: np.ndarray,
@@ -107,6 +133,7 @@ def render_video(source: str | os.PathLike[str], bundle: AvatarBundle,
                          "nothing to render")
     framed = framed_poses(track.keypoints, (info.width, info.height), bundle, options.smooth,
                           info.fps, options)
+    framed = predicted_poses(framed, info.fps, parse_predict(options.predict))
     size = bundle.resolution
     width = size * (3 if options.layout == "side-by-side" else 1)
     restarts = 0

@@ -5,8 +5,8 @@ Each step owns its state and models and is called from one thread at a time:
 * `PoseStep`: BlazePose on the captured frame;
 * `LabelStep`: one-euro filter, then `engine.framing` (online normalization to the
   avatar's framing, upper-body placement when the legs are out of view, joints not there
-  completed, what to show when nobody is seen), the label map (native kernel) and the
-  face box;
+  completed, what to show when nobody is seen), the pose predicted ahead by the session's
+  delay (`engine.predict`, when on), the label map (native kernel) and the face box;
 * `RenderStep`: the generator's avatar frame from the label map (temporal feedback
   restarting where the label step says);
 * `FinishStep`: the face residual and the uint8 output (its own stage, so that the face
@@ -30,6 +30,8 @@ from engine.keypoints import drop_unseen, missing_pose
 from engine.normalize import NormalizationStats, OnlineNormalizer
 from engine.pipeline.frame import LiveFrame
 from engine.pose.base import PoseEstimator
+from engine.predict.delay import FILTER_LAG_MS, DelayEstimate
+from engine.predict.setting import DEFAULT_METHOD, PredictSetting
 from engine.renderer import AvatarRenderer
 from engine.skeleton import fit_square, render_label_map, tensor_to_image
 
@@ -64,10 +66,17 @@ def label_and_face(pose: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray 
 
 
 class LabelStep:
-    """Filter, then frame the pose in the avatar (`engine.framing`), draw the label map."""
+    """Filter, then frame the pose in the avatar (`engine.framing`), predict it ahead by
+    the session's delay (`predict`, `delay`), draw the label map.
+
+    Prediction runs on poses the camera shows ("full" or "upper" mode, not held or eased)
+    and restarts with the framing; `frame.normalized` is the pose drawn (predicted when
+    on), `frame.horizon_ms` how far ahead it was predicted."""
 
     def __init__(self, target: NormalizationStats, size: int, hold_seconds: float = 0.5,
-                 ease_seconds: float = 1.0, calibration_frames: int = 30) -> None:
+                 ease_seconds: float = 1.0, calibration_frames: int = 30,
+                 predict: PredictSetting | None = None,
+                 delay: DelayEstimate | None = None, method: str = DEFAULT_METHOD) -> None:
         self.target = target
         self.size = size
         self.filter = PoseFilter()
@@ -76,6 +85,11 @@ class LabelStep:
                                FramingConfig(hold_seconds=hold_seconds,
                                              ease_seconds=ease_seconds))
         self.neutral = self.framing.neutral
+        self.predict = predict or PredictSetting()
+        self.delay = delay or DelayEstimate()
+        self.method = method
+        self._predictor = None  # engine.predict.predictor.PosePredictor, made when first on
+        self.prediction: dict = {"setting": str(self.predict), "horizon_ms": 0.0}
         self._reset_requested = False
         self._frame_size: tuple[int, int] | None = None
 
@@ -83,12 +97,45 @@ class LabelStep:
         """Restart the normalization statistics (and the filter) at the next frame."""
         self._reset_requested = True
 
+    def set_predict(self, setting: PredictSetting) -> None:
+        """Predict by `setting` from the next frame on (the page's switch)."""
+        self.predict = setting
+        self.prediction = {**self.prediction, "setting": str(setting)}
+
+    def _predicted(self, frame: LiveFrame, pose: np.ndarray, now: float) -> np.ndarray:
+        if not self.predict.enabled:
+            if self._predictor is not None:
+                self._predictor.reset()
+            self.prediction = {"setting": str(self.predict), "horizon_ms": 0.0}
+            return pose
+        if self._predictor is None:
+            from engine.predict.predictor import PosePredictor
+
+            self._predictor = PosePredictor(self.method)
+        if frame.restart or frame.held or frame.mode == "none":
+            self._predictor.reset()
+            self.prediction = {"setting": str(self.predict), "horizon_ms": 0.0}
+            return pose
+        delay, source = self.delay.current(time.perf_counter())
+        ahead = self.predict.requested_s(delay)
+        if self.predict.mode == "auto" and ahead > 0:
+            ahead += FILTER_LAG_MS / 1e3  # the filter's own lag, on top of the delay
+        out = self._predictor(pose, now, ahead)
+        stats = self._predictor.stats()
+        frame.horizon_ms = float(stats["horizon_ms"])
+        self.prediction = {"setting": str(self.predict), "delay_source": source,
+                           "delay_ms": None if delay is None else round(delay * 1e3, 1),
+                           **stats}
+        return out
+
     def __call__(self, frame: LiveFrame) -> LiveFrame:
         now = frame.captured
         if self._reset_requested:
             self._reset_requested = False
             self.framing.reset()
             self.filter.reset()
+            if self._predictor is not None:
+                self._predictor.reset()
             log.info("normalization statistics restarted at frame %d", frame.index)
         h, w = frame.image.shape[:2]
         if self._frame_size != (w, h):
@@ -100,9 +147,9 @@ class LabelStep:
         in_avatar[:, 0] = steady[:, 0] * self.scale[0] + self.offset[0]
         in_avatar[:, 1] = steady[:, 1] * self.scale[1] + self.offset[1]
         framed = self.framing(in_avatar, now)
-        frame.normalized, frame.mode = framed.pose, framed.mode
-        frame.restart, frame.held = framed.restart, framed.held
-        frame.label, frame.face_box = label_and_face(framed.pose, self.size)
+        frame.mode, frame.restart, frame.held = framed.mode, framed.restart, framed.held
+        frame.normalized = self._predicted(frame, framed.pose, now)
+        frame.label, frame.face_box = label_and_face(frame.normalized, self.size)
         return frame
 
 

@@ -179,6 +179,10 @@
       }
       if (mine.latency) rows.push(["server latency p50 / p95",
         `${mine.latency.p50_ms.toFixed(1)} / ${mine.latency.p95_ms.toFixed(1)} ms`]);
+      const p = mine.predict;
+      if (p) rows.push(["pose predicted ahead", p.setting === "off" ? "off" :
+        `${(p.horizon_ms || 0).toFixed(0)} ms (${p.setting}` +
+        (p.delay_ms != null ? `, delay ${p.delay_ms.toFixed(0)} ms from the ${p.delay_source}` : "") + ")"]);
     }
     $("statsBody").innerHTML = rows.map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join("");
   }
@@ -297,7 +301,7 @@
         if (pc && typeof msg.mode === "string" && msg.mode !== mode) showMode(msg.mode);
         if (msg.send_fps > 0) pacer.fps = Math.min(SEND_FPS, msg.send_fps);
       };
-      control.onopen = tellOverlay;
+      control.onopen = () => { tellOverlay(); tellPredict(); };
     }
     // Frames sent at the camera's size are scaled by the encoder to what is sent.
     const init = { direction: whip ? "sendonly" : "sendrecv" };
@@ -357,6 +361,14 @@
     }
   }
 
+  // Pose prediction on (the server's default, by the delay this page measures) or off;
+  // over WHIP, where there is no control channel, through /control.
+  function tellPredict() {
+    const predict = $("predict").checked ? "auto" : "off";
+    if (control && control.readyState === "open") control.send(JSON.stringify({ predict }));
+    else if (session) api("/control", { session, secret, predict }).catch((e) => say(e.message));
+  }
+
   // Closing or reloading the tab ends its session at once (a keepalive request outlives
   // the page), so its slot is free for the next start instead of after a timeout.
   window.addEventListener("pagehide", () => {
@@ -371,6 +383,7 @@
   PageView.mirrorToggle($("mirror"), $("view"));
   $("start").onclick = start;
   $("overlay").onchange = tellOverlay;
+  $("predict").onchange = tellPredict;
   $("stop").onclick = () => { stop(); say("Stopped."); };
   $("calibrate").onclick = () => session && api("/control", { session, secret, action: "calibrate" })
     .then(() => say("Calibrating: stand where you will dance.", true)).catch((e) => say(e.message));

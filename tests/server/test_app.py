@@ -22,7 +22,7 @@ TOKEN = "s3cret"
 
 def _app(bundle_path, max_sessions: int = 1, token: str | None = None):  # noqa: ANN001, ANN202
     bundle = load_bundle(bundle_path)
-    opts = SessionOptions(pipeline=PipelineConfig(pose_backend="mediapipe"))
+    opts = SessionOptions(pipeline=PipelineConfig(pose_backend="mediapipe", predict="auto"))
     return create_app(ServeConfig(avatars={bundle.name: bundle}, max_sessions=max_sessions,
                                   token=token, session=opts))
 
@@ -68,6 +68,24 @@ def test_a_session_streams_the_avatar_back_and_ends_cleanly(run_app, tiny_bundle
                                                 "glass_to_glass_ms": [80, 120]})).status == 200
         stats = (await (await http.get("/stats", headers=own)).json())["sessions"][0]
         assert stats["glass_to_glass"]["samples"] == 2
+        # the page's figure is the delay the pose is predicted by (auto)
+        assert stats["predict"]["setting"] == "auto"
+        assert stats["predict"]["delay_source"] == "client"
+        assert stats["predict"]["delay_ms"] == 100.0
+        assert 0 <= stats["predict"]["horizon_ms"] <= 100.0
+        client.control.send(json.dumps({"predict": "sometimes"}))  # ignored
+        client.control.send(json.dumps({"predict": "off"}))  # the page's switch
+        await asyncio.sleep(0.5)
+        stats = (await (await http.get("/stats", headers=own)).json())["sessions"][0]
+        assert stats["predict"] == {"setting": "off", "horizon_ms": 0.0}
+        mine = {"session": answer["session"], "secret": answer["secret"]}
+        assert (await http.post("/control", json={**mine, "predict": 60})).status == 200
+        assert (await http.post("/control", json={**mine, "predict": 400})).status == 400
+        assert (await http.post("/control", json={**mine, "secret": "x",
+                                                  "predict": "off"})).status == 403
+        await asyncio.sleep(0.5)
+        stats = (await (await http.get("/stats", headers=own)).json())["sessions"][0]
+        assert stats["predict"]["setting"] == "60"
         times = [t for t, _ in client.received]
         assert len(times) > 15 and client.received[-1][1].shape == (64, 64, 3)
         gaps = np.diff(times[len(times) // 3:])

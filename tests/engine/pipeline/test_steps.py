@@ -65,3 +65,44 @@ def test_reset_restarts_the_normalization() -> None:
     f.pose, f.person = clip[20][1], True
     step(f)
     assert not step.normalizer.calibrated and len(step.normalizer._history) == 1
+
+
+def test_prediction_shows_the_pose_ahead_and_stops_where_the_framing_holds() -> None:
+    from engine.keypoints import LIMB_JOINTS
+    from engine.predict.setting import parse_predict
+
+    off = LabelStep(TARGET, 256, calibration_frames=10)
+    ahead = LabelStep(TARGET, 256, calibration_frames=10, predict=parse_predict("100"))
+    clip = _frames()
+    plain, predicted = [], []
+    for i, (image, kp) in enumerate(clip):
+        for step, out in ((off, plain), (ahead, predicted)):
+            f = LiveFrame(i, image, captured=i / 30)
+            gone = 70 <= i < 80
+            f.pose, f.person = (missing_pose(), False) if gone else (kp, True)
+            out.append(step(f))
+    # 100 ms ahead is 3 frames: the prediction is nearer the pose shown 3 frames later
+    # than the pose of its own frame is (over the frames where the arm moves)
+    later = [(p.normalized, q.normalized, r.normalized)
+             for p, q, r in zip(plain[20:67], predicted[20:67], plain[23:70], strict=True)]
+    moving = [(p, q, r) for p, q, r in later
+              if np.linalg.norm(r[LIMB_JOINTS, :2] - p[LIMB_JOINTS, :2], axis=-1).max() > 2]
+    assert len(moving) > 10
+    err_plain = np.mean([np.linalg.norm(r[LIMB_JOINTS, :2] - p[LIMB_JOINTS, :2], axis=-1).mean()
+                         for p, _, r in moving])
+    err_pred = np.mean([np.linalg.norm(r[LIMB_JOINTS, :2] - q[LIMB_JOINTS, :2], axis=-1).mean()
+                        for _, q, r in moving])
+    assert err_pred < 0.8 * err_plain
+    assert predicted[60].horizon_ms > 0 and plain[60].horizon_ms == 0
+    # the held pose (nobody in view) is not predicted, and the prediction starts afresh
+    # when the performer is back (no motion known yet: the pose as seen)
+    assert all(f.held and f.horizon_ms == 0 for f in predicted[70:80])
+    np.testing.assert_array_equal(predicted[75].normalized, plain[75].normalized)
+    np.testing.assert_allclose(predicted[80].normalized, plain[80].normalized, atol=1e-3)
+    ahead.set_predict(parse_predict("off"))
+    f = LiveFrame(len(clip), clip[-1][0], captured=len(clip) / 30)
+    f.pose, f.person = clip[-1][1], True
+    g = LiveFrame(len(clip), clip[-1][0], captured=len(clip) / 30)
+    g.pose, g.person = clip[-1][1], True
+    np.testing.assert_array_equal(ahead(f).normalized, off(g).normalized)
+    assert ahead.prediction == {"setting": "off", "horizon_ms": 0.0}
