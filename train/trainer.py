@@ -56,8 +56,8 @@ from train.samples import save_sample_grid
 log = logging.getLogger(__name__)
 
 STAGES = ("global", "temporal", "face")
-DEADLINE_MIN_STEPS = 20  # steps the pace is measured over before a deadline shortens a stage
-DEADLINE_SLACK = 0.02  # a stage is shortened only when it would overrun by more than this
+DEADLINE_MIN_STEPS = 50  # steps the pace is measured over before a deadline changes a stage
+DEADLINE_SLACK = 0.02  # a stage's length changes only by more than this share of it
 
 
 @dataclass(frozen=True)
@@ -203,14 +203,16 @@ class Trainer:
                  config: TrainConfig, resume: bool = False, progress: bool = True,
                  finish_by: float | None = None,
                  on_shorten: Callable[[int], None] | None = None) -> None:
-        """`finish_by` (a `time.time()`): where the stage's steps, at the pace of its
-        recent steps, would end later, it is shortened to the steps that fit (never
-        lengthened; the learning rate schedule follows the new length), and `on_shorten`
-        hears the new length."""
+        """`finish_by` (a `time.time()`): where the stage's steps, at its pace so far
+        (every step since it started or resumed, so that a passing slowdown moves it
+        little), would end later, it is shortened to the steps that fit, and lengthened
+        again up to the length asked for when the pace recovers (the learning rate
+        schedule follows the new length); `on_shorten` hears every new length."""
         config.validate()
         self.cfg = config
         self.finish_by = finish_by
         self.on_shorten = on_shorten
+        self.asked_iters = config.iters  # a deadline never lengthens a stage past this
         self.run_dir = Path(run_dir)
         self.data_dir = Path(data_dir)
         self.progress = progress
@@ -557,7 +559,7 @@ class Trainer:
             self._truncate_log(log_path)
         started = time.perf_counter()
         first_step = self.step
-        pace = (started, self.step)  # the time and step the recent pace is measured from
+        pace = (started, self.step)  # the time and step the pace is measured from
         try:
             while self.step < cfg.iters:
                 lr = _lr_at(cfg, self.step)
@@ -577,7 +579,7 @@ class Trainer:
                     save_sample_grid(self.run_dir / "samples" /
                                      f"{cfg.stage}-{self.step:06d}.png", *self._last_sample)
                 if self.finish_by is not None and self.step % cfg.log_every == 0:
-                    pace = self._fit_deadline(pace, bar)
+                    self._fit_deadline(pace, bar)
                     cfg = self.cfg
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iters:
                     self._save()
@@ -591,22 +593,24 @@ class Trainer:
         return self.ckpt_path
 
     def _fit_deadline(self, pace: tuple[float, int], bar: tqdm) -> tuple[float, int]:
-        """Shorten the stage when its steps at the recent pace end after `finish_by`;
-        returns the point the next pace is measured from."""
+        """Fit the stage's length to `finish_by` at its pace since `pace` (the time and
+        step it started from); returns `pace` unchanged."""
         now, (since, from_step) = time.perf_counter(), pace
         if self.step - from_step < DEADLINE_MIN_STEPS:
             return pace
         per_step = (now - since) / (self.step - from_step)
         fits = self.step + max(int((self.finish_by - time.time()) / per_step), 1)
-        if fits < self.cfg.iters * (1 - DEADLINE_SLACK):
+        target = max(min(fits, self.asked_iters), self.step + 1)
+        if abs(target - self.cfg.iters) > DEADLINE_SLACK * self.asked_iters:
             old = self.cfg.iters
-            self.cfg = replace(self.cfg, iters=max(fits, self.step + 1))
+            self.cfg = replace(self.cfg, iters=target)
             bar.total = self.cfg.iters
-            log.warning("%s stage: %.2f s a step now; shortened from %d to %d steps to end "
-                        "in its time", self.cfg.stage, per_step, old, self.cfg.iters)
+            log.warning("%s stage: %.2f s a step so far; %s from %d to %d steps to end in "
+                        "its time", self.cfg.stage, per_step,
+                        "shortened" if target < old else "lengthened", old, target)
             if self.on_shorten is not None:
                 self.on_shorten(self.cfg.iters)
-        return now, self.step
+        return pace
 
     def _truncate_log(self, path: Path) -> None:
         """Drop log lines past the step being resumed from (they are about to be redone)."""

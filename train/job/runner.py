@@ -282,8 +282,9 @@ class AvatarJob:
                 on_line=lambda step, record: self.progress.update(step, record),
                 on_tick=clock.tick):
             trainer.run()
-        if steps - start >= MIN_PACE_STEPS and clock.elapsed >= MIN_PACE_S:
-            self._keep_pace(state, spec, (clock.elapsed / (steps - start))
+        done = trainer.step - start  # a deadline may have changed the stage's length
+        if done >= MIN_PACE_STEPS and clock.elapsed >= MIN_PACE_S:
+            self._keep_pace(state, spec, (clock.elapsed / done)
                             / float(plan["step_seconds"][spec.name]))
 
     def _stage_deadline(self, state: JobState, spec: B.StageSpec, plan: dict) -> float | None:
