@@ -46,6 +46,9 @@ bench: install
 	$(BIN)/python -m benchmarks.reliability
 	$(BIN)/python -m benchmarks.audience
 	$(BIN)/python -m benchmarks.av_sync
+	$(BIN)/python -m benchmarks.prediction
+	$(BIN)/python -m benchmarks.motion_lag
+	$(BIN)/python -m benchmarks.browser_lag
 	-$(BIN)/python -m benchmarks.interop --out benchmarks/results
 
 lint: install

@@ -4,8 +4,10 @@ The synthetic performer's TRUE keypoints (`synth.clip.clip_keypoints`, 120 fps, 
 interpolated in between) are sampled at a webcam's rate with capture-time jitter (2 ms),
 given detector-like noise (Gaussian, `--noise` of the body height per coordinate; a
 joint drops out with probability 1% per frame, a whole frame with 0.5%), smoothed by
-`engine.filters.PoseFilter` as the live pipeline does, then predicted `D` ahead by
-`engine.predict.PosePredictor` (capped at 150 ms, backed off, shipped body limits). Per
+`engine.filters.PoseFilter` as the live pipeline does, then predicted by
+`engine.predict.PosePredictor` (capped at 150 ms, backed off, shipped body limits) `D`
+plus the filter's lag (`engine.predict.delay.FILTER_LAG_MS`) ahead, as `--predict auto`
+does live. Per
 frame, measured over the 12 limb joints, as fractions of the body height (ankle to nose):
 
 * error: mean distance between the output pose and the TRUE pose at `t + D`, p50 and p95
@@ -50,6 +52,7 @@ from engine.errors import InputError
 from engine.filters import PoseFilter
 from engine.keypoints import LIMB_JOINTS, LM
 from engine.predict import BodyLimits, KinematicPredictor, PosePredictor, make_extrapolator
+from engine.predict.delay import FILTER_LAG_MS
 from synth.clip import ClipSpec, clip_keypoints
 from synth.motions import motion_names
 
@@ -61,6 +64,7 @@ HELD_OUT = ("sidestep", "dance")
 TUNE_SEEDS = (1, 2, 3)
 EVAL_SEEDS = (301, 302, 303)  # used nowhere else (train.predictor: 0..11, 100..102, 201..203)
 DELAYS = (0.07, 0.125)
+LAG_S = FILTER_LAG_MS / 1e3  # predicted this much further, as live (auto)
 TRUTH_FPS = 120.0
 JITTER_S = 0.002
 JOINT_DROP, FRAME_DROP = 0.01, 0.005
@@ -195,7 +199,7 @@ def accuracy(groups: dict[str, Sequence[str]], seeds: Sequence[int], fps: float,
                 target = tr.at(times + delay)
                 outs = {"none": smooth}
                 for name, make in makers.items():
-                    outs[name], us, backoff = predicted(make, times, smooth, delay)
+                    outs[name], us, backoff = predicted(make, times, smooth, delay + LAG_S)
                     cost.setdefault(name, []).append(us)
                     backoffs.setdefault((delay, name), []).append(backoff)
                 for name, out in outs.items():
@@ -243,7 +247,7 @@ def stops(seeds: Sequence[int], fps: float, noise: float, makers: dict[str, Meth
         for delay in DELAYS:
             outs = {"none": smooth}
             for name, make in makers.items():
-                outs[name], _, _ = predicted(make, times, smooth, delay)
+                outs[name], _, _ = predicted(make, times, smooth, delay + LAG_S)
             after = times + delay >= t_stop  # outputs meant for after the stop
             for name, out in outs.items():
                 xy = out[after][:, LIMBS, :2].astype(np.float64)

@@ -1,18 +1,22 @@
 """How far ahead to predict: the delay to hide, capped, and backed off when prediction
 does not pay.
 
-The horizon in use is `min(requested delay, cap_s) * backoff`. The back-off comes from
-the predictions' own record: each prediction is remembered (its target time, the
-predicted pose and the pose it was predicted from); once the stream's poses reach past
-its target time, the pose there (interpolated between the two poses around it) grades
-it. Its error, and the error of not predicting at all (showing the pose it was predicted
-from), are the mean distances over the 12 limb joints (`LIMB_JOINTS`), in pixels. Both
-errors are averaged (EWMA) and their ratio is the error ratio: averaging the errors
-before dividing, rather than the per-prediction ratios, keeps the moments when a limb
-turns round (showing the pose as it is then costs almost nothing, so any prediction's
-ratio is huge) from outvoting the rest of the motion. A ratio above `threshold` shrinks
-the back-off (times `shrink` per graded prediction, down to 0); below it the back-off
-recovers by `recover` per graded prediction up to 1. Predictions that moved nothing
+The horizon in use is `min(requested delay, cap_s) * backoff`, with a back-off per limb
+joint (`joint_backoff`: the 12 of `LIMB_JOINTS`; the face follows the shoulders, hands
+their wrist, feet their ankle): a dancer's waving arm is predicted while the still legs,
+whose prediction would only amplify the pose estimator's jitter, are not. The back-off
+comes from the predictions' own record: each prediction is remembered (its target time,
+the predicted pose and the pose it was predicted from); once the stream's poses reach
+past its target time, the pose there (interpolated between the two poses around it)
+grades it. Per limb joint, its error and the error of not predicting at all (showing the
+pose it was predicted from) are distances in pixels. Both errors are averaged (EWMA) and
+their ratio is the joint's error ratio: averaging the errors before dividing, rather than
+the per-prediction ratios, keeps the moments when a limb turns round (showing the pose
+as it is then costs almost nothing, so any prediction's ratio is huge) from outvoting
+the rest of the motion. A ratio above `threshold` shrinks the joint's back-off (times
+`shrink` per graded prediction, down to 0); below it the back-off recovers by `recover`
+per graded prediction up to 1. `backoff` and `error_ratio` report the mean over the
+limb joints. Predictions that moved nothing
 (the extrapolator had too little history) are not graded. The caller keeps grading
 predictions at the capped horizon when the back-off is below 1 (`PosePredictor` does),
 so that a stream that becomes predictable again is noticed.
@@ -29,9 +33,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.keypoints import LIMB_JOINTS
+from engine.keypoints import LANDMARK_NAMES, LIMB_JOINTS, NUM_LANDMARKS
 
 _LIMBS = list(LIMB_JOINTS)
+
+
+def _anchor(name: str) -> list[int]:
+    """The limb joints (positions in LIMB_JOINTS) whose back-off landmark `name` takes."""
+    side = "left" if name.startswith("left_") else "right"
+    if any(part in name for part in ("pinky", "index", "thumb")) and "foot" not in name:
+        return [_LIMBS.index(_landmark(f"{side}_wrist"))]
+    if any(part in name for part in ("heel", "foot_index")):
+        return [_LIMBS.index(_landmark(f"{side}_ankle"))]
+    if _landmark(name) in _LIMBS:
+        return [_LIMBS.index(_landmark(name))]
+    return [_LIMBS.index(_landmark("left_shoulder")), _LIMBS.index(_landmark("right_shoulder"))]
+
+
+def _landmark(name: str) -> int:
+    return LANDMARK_NAMES.index(name)
+
+
+# [33, 12]: each landmark's back-off as a weighted mean of the limb joints' back-offs
+_SPREAD = np.zeros((NUM_LANDMARKS, len(_LIMBS)))
+for _i, _name in enumerate(LANDMARK_NAMES):
+    _cols = _anchor(_name)
+    _SPREAD[_i, _cols] = 1.0 / len(_cols)
 
 
 @dataclass
@@ -67,9 +94,10 @@ class HorizonControl:
     def reset(self) -> None:
         self._pending.clear()
         self._last: tuple[float, np.ndarray] | None = None
-        self.backoff = 1.0
-        self.error_ratio: float | None = None
-        self._pred_err = self._hold_err = 0.0
+        self.backoffs = np.ones(len(_LIMBS))  # per limb joint
+        self.ratios = np.full(len(_LIMBS), np.nan)  # per limb joint, once graded
+        self._pred_err = np.full(len(_LIMBS), np.nan)
+        self._hold_err = np.full(len(_LIMBS), np.nan)
         self.graded = 0
         self._requested = 0.0
         self._horizon = 0.0
@@ -77,6 +105,21 @@ class HorizonControl:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    @property
+    def backoff(self) -> float:
+        """The mean back-off of the limb joints."""
+        return float(self.backoffs.mean())
+
+    @property
+    def error_ratio(self) -> float | None:
+        """The mean error ratio of the limb joints graded so far (None before any)."""
+        graded = self.ratios[np.isfinite(self.ratios)]
+        return float(graded.mean()) if len(graded) else None
+
+    def joint_backoff(self) -> np.ndarray:
+        """`[33]`: the back-off of every landmark (see the module docstring)."""
+        return _SPREAD @ self.backoffs
 
     def capped(self, requested_s: float | None) -> float:
         """The requested delay within 0..cap_s."""
@@ -122,24 +165,23 @@ class HorizonControl:
     def _grade(self, p: _Pending, seen: np.ndarray) -> None:
         ok = np.isfinite(seen).all(1) & np.isfinite(p.predicted).all(1)
         ok &= np.isfinite(p.source).all(1)
+        ok &= np.linalg.norm(p.predicted - p.source, axis=1) > 0  # joints it moved
         if not ok.any():
-            return
-        if np.array_equal(p.predicted[ok], p.source[ok]):
             return  # nothing was predicted
-        pred_err = float(np.linalg.norm(p.predicted[ok] - seen[ok], axis=1).mean())
-        hold_err = float(np.linalg.norm(p.source[ok] - seen[ok], axis=1).mean())
-        if self.error_ratio is None:
-            self._pred_err, self._hold_err = pred_err, hold_err
-        else:
-            self._pred_err += self.alpha * (pred_err - self._pred_err)
-            self._hold_err += self.alpha * (hold_err - self._hold_err)
-        self.error_ratio = (self._pred_err + self.floor_px) / (self._hold_err + self.floor_px)
-        if self.error_ratio > self.threshold:
-            self.backoff *= self.shrink
-            if self.backoff < 1e-3:
-                self.backoff = 0.0
-        else:
-            self.backoff = min(1.0, self.backoff + self.recover)
+        pred_err = np.linalg.norm(p.predicted[ok] - seen[ok], axis=1)
+        hold_err = np.linalg.norm(p.source[ok] - seen[ok], axis=1)
+        fresh = ok & ~np.isfinite(self._pred_err)
+        self._pred_err[fresh], self._hold_err[fresh] = pred_err[fresh[ok]], hold_err[fresh[ok]]
+        old = ok & ~fresh
+        self._pred_err[old] += self.alpha * (pred_err[old[ok]] - self._pred_err[old])
+        self._hold_err[old] += self.alpha * (hold_err[old[ok]] - self._hold_err[old])
+        ratio = (self._pred_err[ok] + self.floor_px) / (self._hold_err[ok] + self.floor_px)
+        self.ratios[ok] = ratio
+        worse = ratio > self.threshold
+        b = self.backoffs[ok]
+        b = np.where(worse, b * self.shrink, np.minimum(1.0, b + self.recover))
+        b[b < 1e-3] = 0.0
+        self.backoffs[ok] = b
         self.graded += 1
 
     def stats(self) -> dict[str, float | int | None]:

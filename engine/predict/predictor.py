@@ -71,11 +71,8 @@ class PosePredictor:
         self.extrapolator.reset()
         self.control.reset()
 
-    def _predict(self, pose: np.ndarray, horizon_s: float) -> np.ndarray:
-        out = self.extrapolator.predict(horizon_s)
-        if self.limits is not None and horizon_s > 0:
-            out = self.limits.apply(out, pose)
-        return out
+    def _limited(self, predicted: np.ndarray, pose: np.ndarray) -> np.ndarray:
+        return self.limits.apply(predicted, pose) if self.limits is not None else predicted
 
     def __call__(self, pose: np.ndarray, t: float, delay_s: float | None) -> np.ndarray:
         """The pose to show for `pose` (captured at `t`) when it reaches the screen
@@ -84,13 +81,21 @@ class PosePredictor:
         self.extrapolator.update(pose, t)
         self.control.update(pose, t)
         full = self.control.capped(delay_s)
-        horizon = self.control.horizon(delay_s)
+        self.control.horizon(delay_s)
         if full <= 0:
             return pose.copy()
-        out = self._predict(pose, horizon) if horizon > 0 else pose.copy()
-        # Grade the full horizon's prediction even while backed off, so that the
-        # back-off can recover when prediction pays again.
-        probe = out if horizon == full else self._predict(pose, full)
+        raw = self.extrapolator.predict(full)
+        # Every joint moves its back-off's share of the way to the capped horizon's
+        # prediction (for constant velocity: predicted that share of the horizon ahead).
+        scale = self.control.joint_backoff()
+        moved = raw.copy()
+        moved[:, :2] = pose[:, :2] + scale[:, None] * (raw[:, :2] - pose[:, :2])
+        moved[~np.isfinite(moved[:, :2]).all(1), :2] = pose[~np.isfinite(moved[:, :2]).all(1),
+                                                            :2]
+        out = self._limited(moved, pose) if scale.any() else pose.copy()
+        # The full horizon's prediction is graded even where a joint is backed off, so
+        # that its back-off recovers when prediction pays again.
+        probe = out if (scale == 1).all() else self._limited(raw, pose)
         self.control.record(t + full, probe, pose)
         return out
 

@@ -35,6 +35,11 @@
   const sentAt = new Map();       // frame code -> when its camera frame was captured (ms)
   let glass = [], unsent = [];    // glass-to-glass samples, ms
   let glassTotal = 0;             // samples ever taken (glass keeps the last 600)
+  // The last LOG_FRAMES camera frames sent ([code, captured ms]) and avatar frames shown
+  // ([code, shown ms]), on the page's clock: what a motion benchmark lines up.
+  const LOG_FRAMES = 4000;
+  const sentLog = [], shownLog = [];
+  const logged = (log, entry) => { log.push(entry); if (log.length > LOG_FRAMES) log.shift(); };
   let poseShown = false;          // the overlay canvas holds a pose
   let lastPose = null;
   let framesShown = 0;            // avatar frame callbacks the page ran
@@ -110,6 +115,7 @@
           const shown = meta && meta.expectedDisplayTime > 0 ? meta.expectedDisplayTime : now;
           const ms = shown - sentAt.get(code);
           if (ms >= 0 && ms < 10000) { glass.push(ms); unsent.push(ms); glassTotal++; }
+          logged(shownLog, [code, shown]);
           if (glass.length > 600) glass.shift();
         }
         drawPose();
@@ -283,6 +289,7 @@
         next: () => (counter = (counter + 1) % FrameCode.MODULO),
         sent: (code, captured) => {
           sentAt.set(code, captured);
+          logged(sentLog, [code, captured]);
           if (sentAt.size > 600) sentAt.delete(sentAt.keys().next().value);
         },
         failed: (err) => { say("The camera stopped sending: " + err.message); stop(); },
@@ -409,6 +416,7 @@
                          connection: pc && pc.connectionState,
                          transport: useWhip() ? "whip" : "offer", ...(await received()) }),
     shown: () => framesShown,
+    frameLog: () => ({ sent: sentLog.slice(), shown: shownLog.slice() }),
   };
   loadAvatars();
 })();

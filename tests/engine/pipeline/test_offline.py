@@ -65,3 +65,26 @@ def test_bad_options(tiny_bundles, performer_clip, tmp_path) -> None:
     with pytest.raises(InputError, match="odd"):
         render_video(performer_clip[0], bundle, tmp_path / "x.mp4", RenderOptions(smooth=4))
     assert not list(tmp_path.iterdir())
+
+
+def test_a_fixed_prediction_moves_the_poses_ahead_and_auto_leaves_them() -> None:
+    from engine.body import standing_pose_at
+    from engine.framing import Framed
+    from engine.keypoints import LM
+    from engine.pipeline.offline import predicted_poses
+    from engine.predict.setting import parse_predict
+
+    framed = []
+    for i in range(30):
+        pose = standing_pose_at(128, 240, 180)
+        pose[:, 0] += 3.0 * i  # walking right at 3 px a frame
+        framed.append(Framed(pose, "full", held=False, restart=i == 0))
+    ahead = predicted_poses(framed, 30.0, parse_predict("100"))
+    nose = LM["nose"]
+    # 100 ms at 30 fps is 3 frames: 9 px further along
+    assert ahead[-1].pose[nose, 0] == pytest.approx(framed[-1].pose[nose, 0] + 9, abs=0.5)
+    assert ahead[-1].mode == "full" and ahead is not framed
+    for setting in ("auto", "off"):
+        assert predicted_poses(framed, 30.0, parse_predict(setting)) is framed
+    with pytest.raises(InputError):
+        RenderOptions(predict="soon").validate()

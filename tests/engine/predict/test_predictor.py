@@ -9,7 +9,7 @@ import pytest
 
 from engine.body import standing_pose_at
 from engine.errors import InputError
-from engine.keypoints import LM
+from engine.keypoints import LIMB_JOINTS, LM
 from engine.predict import KinematicPredictor, PosePredictor, make_extrapolator
 
 FPS = 30.0
@@ -47,7 +47,8 @@ def test_predicts_ahead_within_the_limits() -> None:
     assert bone(out) == pytest.approx(bone(now), abs=1e-3)
     assert abs(bone(unlimited) - bone(now)) > 1e-2
     stats = predictor.stats()
-    assert stats["method"] == "kinematic" and stats["horizon_ms"] == pytest.approx(100)
+    assert stats["method"] == "kinematic" and stats["requested_ms"] == pytest.approx(100)
+    assert 80 < stats["horizon_ms"] <= 100  # the mean over the joints, backed off or not
 
 
 def test_reset_forgets_the_motion() -> None:
@@ -58,6 +59,23 @@ def test_reset_forgets_the_motion() -> None:
     pose = _moving(0.0)
     np.testing.assert_array_equal(predictor(pose, 5.0, 0.1), pose)
     assert predictor.stats()["graded"] == 0
+
+
+def test_still_joints_are_not_predicted_while_a_moving_arm_is(rng) -> None:
+    predictor = PosePredictor(cap_s=0.15, limits=None)
+    base = standing_pose_at(256, 450, 340)
+    for i in range(90):
+        t = i / FPS
+        pose = base.copy()
+        pose[:, :2] += rng.normal(0, 1.0, pose[:, :2].shape)  # the estimator's jitter
+        pose[WR, 0] += 60 * np.sin(2 * np.pi * t)  # one wrist waves
+        pose[EL, 0] += 30 * np.sin(2 * np.pi * t)
+        predictor(pose, t, 0.12)
+    backoff = dict(zip(LIMB_JOINTS, predictor.control.backoffs, strict=True))
+    assert backoff[WR] > 0.8 and backoff[EL] > 0.8
+    still = [backoff[LM[n]] for n in ("left_knee", "right_knee", "left_ankle", "right_ankle")]
+    assert max(still) < 0.3
+    assert predictor.control.joint_backoff()[LM["left_index"]] == backoff[WR]
 
 
 def test_methods() -> None:
