@@ -601,7 +601,10 @@ class Trainer:
         per_step = (now - since) / (self.step - from_step)
         fits = self.step + max(int((self.finish_by - time.time()) / per_step), 1)
         target = max(min(fits, self.asked_iters), self.step + 1)
-        if abs(target - self.cfg.iters) > DEADLINE_SLACK * self.asked_iters:
+        # lengthening takes a clearer margin than shortening, so the length does not
+        # swing back and forth around the deadline
+        margin = DEADLINE_SLACK * (1 if target < self.cfg.iters else 3) * self.asked_iters
+        if abs(target - self.cfg.iters) > margin:
             old = self.cfg.iters
             self.cfg = replace(self.cfg, iters=target)
             bar.total = self.cfg.iters
