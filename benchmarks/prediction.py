@@ -408,8 +408,8 @@ def markdown(report: dict) -> str:
             lines.append(f"| {d} | {name} | {_pct(s['overshoot_p50'])} "
                          f"| {_pct(s['overshoot_max'])} | {s['settle_s_p50']:.2f} "
                          f"| {s['settle_s_max']:.2f} |")
-    lines += ["", "## Time per frame (median, microseconds; this machine was shared with a "
-              "training job)", "", "| part | us |", "|---|---:|"]
+    lines += ["", "## Time per frame (median, microseconds)", "", "| part | us |",
+              "|---|---:|"]
     lines += [f"| {name} | {us:.0f} |" for name, us in report["timing_us"].items()]
     return "\n".join(lines) + "\n"
 
