@@ -31,7 +31,7 @@ import numpy as np
 from benchmarks.browser import CHROMIUM, HAS_AVATARS, STARTED, chromium_args, serving
 from benchmarks.machine import machine
 from benchmarks.motion_align import TrueMotion, measure, true_height
-from benchmarks.motion_lag import FIGURES, RATIOS, block_masks
+from benchmarks.motion_lag import FIGURES, RATIOS, block_masks, motion_argument
 from benchmarks.report import command_line, write_results
 from engine.avatar import DEMO_LIVE_AVATAR, load_bundle
 from engine.keypoints import LIMB_JOINTS
@@ -195,15 +195,10 @@ def summarize(runs: list[dict]) -> dict:
     return summary
 
 
-def _motion(text: str) -> tuple[str, int]:
-    name, _, seed = text.partition(":")
-    return name, int(seed or 41)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--motions", nargs="+", type=_motion,
+    parser.add_argument("--motions", nargs="+", type=motion_argument,
                         default=[("dance", 41), ("sidestep", 42), ("kick", 43)],
                         metavar="MOTION[:SEED]", help="the performer's motions")
     parser.add_argument("--avatar", default=str(DEMO_LIVE_AVATAR), help="avatar bundle")

@@ -44,7 +44,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 CLIENT_TIMEOUT_S = 300.0
 
 
-def _motion(text: str) -> tuple[str, int]:
+def motion_argument(text: str) -> tuple[str, int]:
+    """`--motions` items: MOTION[:SEED] (seed 41 by default)."""
     name, _, seed = text.partition(":")
     try:
         return name, int(seed or 41)
@@ -220,7 +221,7 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--motions", nargs="+", type=_motion,
+    parser.add_argument("--motions", nargs="+", type=motion_argument,
                         default=[("dance", 41), ("sidestep", 42), ("kick", 43)],
                         metavar="MOTION[:SEED]", help="the performer's motions")
     parser.add_argument("--avatar", default=str(DEMO_LIVE_AVATAR), help="avatar bundle")
