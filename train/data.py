@@ -84,10 +84,24 @@ def _source_entry(path: Path) -> dict:
     return {"path": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _signature(sources: list[dict], options: PrepareOptions) -> str:
-    blob = json.dumps({"version": VERSION, "sources": sources, "options": asdict(options)},
-                      sort_keys=True)
+def _signature(sources: list[dict], options: PrepareOptions,
+               windows: dict[tuple[int, int], CropWindow]) -> str:
+    fixed = sorted([list(size), [w.x0, w.y0, w.side]] for size, w in windows.items())
+    blob = json.dumps({"version": VERSION, "sources": sources, "options": asdict(options),
+                       **({"windows": fixed} if fixed else {})}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def crop_windows_of(manifest: dict) -> dict[tuple[int, int], CropWindow]:
+    """The crop window per source frame size of a prepared data folder's manifest: what
+    `prepare(..., windows=)` takes to cut other videos of the same camera the same way."""
+    windows: dict[tuple[int, int], CropWindow] = {}
+    for src in manifest.get("sources", []):
+        if "crop" in src and "frame_size" in src:
+            crop = src["crop"]
+            windows.setdefault(tuple(src["frame_size"]),
+                               CropWindow(int(crop["x0"]), int(crop["y0"]), int(crop["side"])))
+    return windows
 
 
 def read_manifest(root: str | os.PathLike[str]) -> dict:
@@ -174,11 +188,13 @@ def _measure_video(path: Path, options: PrepareOptions, progress: bool) -> _Meas
     return _Measured(info, drop_unseen(raw, frame_size), fill, framing)
 
 
-def _shared_windows(measured: list[_Measured]) -> list[CropWindow]:
+def _shared_windows(measured: list[_Measured],
+                    given: dict[tuple[int, int], CropWindow]) -> list[CropWindow]:
     """One crop window per frame size: videos of one size are taken to come from one
     camera, so they share a window around the person in all of them (the target keeps
-    one framing, and its normalization statistics stay those of one camera)."""
-    windows: dict[tuple[int, int], CropWindow] = {}
+    one framing, and its normalization statistics stay those of one camera). A frame size
+    in `given` keeps the window given for it."""
+    windows: dict[tuple[int, int], CropWindow] = dict(given)
     for m in measured:
         size = (m.info.width, m.info.height)
         if size not in windows:
@@ -204,8 +220,14 @@ def _crop_video(path: Path, m: _Measured, window: CropWindow, options: PrepareOp
 
 
 def prepare(videos: list[str | os.PathLike[str]], out: str | os.PathLike[str],
-            options: PrepareOptions | None = None, progress: bool = True) -> dict:
-    """Build (or find up to date) the data folder `out` from `videos`; returns the manifest."""
+            options: PrepareOptions | None = None, progress: bool = True,
+            windows: dict[tuple[int, int], CropWindow] | None = None) -> dict:
+    """Build (or find up to date) the data folder `out` from `videos`; returns the manifest.
+
+    `windows` fixes the crop window of videos of a frame size (`crop_windows_of` another
+    data folder's manifest): held-out footage of a target is cut exactly like the data the
+    avatar was trained on, so that it is judged in the framing it renders."""
+    windows = dict(windows or {})
     options = options or PrepareOptions()
     options.validate()
     paths = [Path(v) for v in videos]
@@ -220,7 +242,7 @@ def prepare(videos: list[str | os.PathLike[str]], out: str | os.PathLike[str],
         raise InputError(f"{out} exists and is not a data folder: choose another --output "
                          "(nothing there is replaced)")
     sources = [_source_entry(p) for p in paths]
-    signature = _signature(sources, options)
+    signature = _signature(sources, options, windows)
     if _is_up_to_date(out, signature):
         log.info("%s is up to date", out)
         return read_manifest(out)
@@ -228,7 +250,7 @@ def prepare(videos: list[str | os.PathLike[str]], out: str | os.PathLike[str],
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        manifest = _build(paths, sources, signature, tmp, options, progress)
+        manifest = _build(paths, sources, signature, tmp, options, progress, windows)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -246,11 +268,12 @@ def prepare(videos: list[str | os.PathLike[str]], out: str | os.PathLike[str],
 
 
 def _build(paths: list[Path], sources: list[dict], signature: str, root: Path,
-           options: PrepareOptions, progress: bool) -> dict:
+           options: PrepareOptions, progress: bool,
+           given: dict[tuple[int, int], CropWindow]) -> dict:
     size = options.size
     all_poses, video_idx, split, fps = [], [], [], []
     measured = [_measure_video(path, options, progress) for path in paths]
-    windows = _shared_windows(measured)
+    windows = _shared_windows(measured, given)
     with open(root / "frames.u8", "wb") as fh:
         for vi, path in enumerate(paths):
             poses, rate, framing = _crop_video(path, measured[vi], windows[vi], options, fh,

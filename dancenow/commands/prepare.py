@@ -27,17 +27,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="frame and label-map size in pixels: the preset's resolution (256 for "
                         "cpu-rt and balanced, 512 for hd, 64 for tiny)")
     p.add_argument("--max-frames", type=int, metavar="N", help="use at most N frames per video")
+    p.add_argument("--crop-like", metavar="DATA",
+                   help="cut videos through the crop window of this prepared data folder "
+                        "(for held-out footage of a target: judged in the framing the "
+                        "avatar was trained on); frame sizes it lacks get their own window")
     p.add_argument("--min-person-frames", type=int, default=30, metavar="N",
                    help="stop with an error when fewer frames than this show a person")
 
 
 def run(args: argparse.Namespace) -> int:
     from train.coverage import format_coverage
-    from train.data import PrepareOptions, prepare
+    from train.data import PrepareOptions, crop_windows_of, prepare, read_manifest
 
     options = PrepareOptions(size=args.size, max_frames=args.max_frames,
                              min_person_frames=args.min_person_frames)
-    manifest = prepare(args.videos, args.output, options, progress=args.progress)
+    windows = crop_windows_of(read_manifest(args.crop_like)) if args.crop_like else None
+    manifest = prepare(args.videos, args.output, options, progress=args.progress,
+                       windows=windows)
     counts = manifest["counts"]
     log.info("%s: %d frames, %d with a person (%d train, %d validation), %d face boxes",
              args.output, manifest["frames"], counts["detected"], counts["train"],

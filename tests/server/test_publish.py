@@ -66,7 +66,7 @@ def test_a_stream_published_to_another_server_reaches_its_viewers(until,
     asyncio.run(main())
     assert seen["far_frames"], seen
     good, refused = seen["published"]
-    assert good["state"] == "publishing" and good["frames_sent"] > 10, good
+    assert good["state"] == "publishing" and good["frames_sent"] >= 10, good
     assert refused["state"] == "failed" and refused["error"], refused  # nothing listens
     assert seen["near_live"] == 1  # the failed endpoint left the session running
     assert seen["far_ended"], seen

@@ -314,3 +314,21 @@ def test_create_killed_in_the_middle_then_resumed(tmp_path, clip6, capsys) -> No
         str(clip6), "-o", str(bundle), "--work", str(work))], cwd=tmp_path,
         capture_output=True, text=True, timeout=120, env=env)
     assert again.returncode == 0 and "already created" in again.stderr
+
+
+def test_held_out_videos_are_framed_like_the_training_data(tmp_path, clip6) -> None:
+    from train.data import crop_windows_of
+    from train.job.runner import AvatarJob, JobOptions
+
+    # the held-out clip: the same camera, the dancer reaching wider than in training
+    wide = tmp_path / "wide.mp4"
+    synth_clip(ClipSpec(actor="target", motion="sidestep", seconds=3.0, size=256, fps=15,
+                        seed=9), wide, progress=False)
+    job = AvatarJob(JobOptions(videos=(clip6,), bundle=tmp_path / "avatar",
+                               work=tmp_path / "work", preset="tiny", heldout=(wide,)),
+                    exporter=None)  # type: ignore[arg-type]  # preparing exports nothing
+    job._prepare([clip6], [wide])
+    trained = json.loads((job.data / "manifest.json").read_text())
+    held = json.loads((job.heldout / "manifest.json").read_text())
+    assert crop_windows_of(held) == crop_windows_of(trained)
+    assert held["sources"][0]["path"] == str(wide.resolve())

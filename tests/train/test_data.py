@@ -9,7 +9,8 @@ import pytest
 
 from engine.errors import InputError
 from engine.video import Mp4Writer
-from train.data import PreparedData, PrepareOptions, prepare, read_manifest
+from train.crop import CropWindow
+from train.data import PreparedData, PrepareOptions, crop_windows_of, prepare, read_manifest
 
 
 def test_prepared_folder_holds_everything(tiny_data) -> None:
@@ -119,3 +120,27 @@ def test_manifest_records_the_window_framing_and_coverage(tiny_data) -> None:
     assert crop["side"] >= 200 and crop["x0"] <= 40 and crop["y0"] <= 40
     assert src["whole_body"] >= 50 and src["cut"] <= 3
     assert m["coverage"]["frames"] == 60 and isinstance(m["coverage"]["warnings"], list)
+
+
+def test_held_out_footage_is_cut_through_the_training_window(tmp_path, target_video) -> None:
+    options = PrepareOptions(size=64, max_frames=20, min_person_frames=5)
+    free, fixed = tmp_path / "free", tmp_path / "fixed"
+    prepare([target_video], free, options, progress=False)
+    trained = crop_windows_of(read_manifest(free))
+    own = trained[(256, 256)]
+    given = {(256, 256): CropWindow(own.x0 + 24, own.y0 - 10, own.side - 40),
+             (640, 480): CropWindow(0, 0, 480)}  # a size the clip does not have: unused
+    prepare([target_video], fixed, options, progress=False, windows=given)
+    crop = read_manifest(fixed)["sources"][0]["crop"]
+    assert (crop["x0"], crop["y0"], crop["side"]) == (own.x0 + 24, own.y0 - 10, own.side - 40)
+    # the same person, framed by the given window: shifted and larger than in its own
+    a, b = PreparedData(free).keypoints, PreparedData(fixed).keypoints
+    seen = ~np.isnan(a[..., 0]) & ~np.isnan(b[..., 0])
+    expect_x = ((a[..., 0] * own.side / 64 + own.x0) - (own.x0 + 24)) * 64 / (own.side - 40)
+    assert np.median(np.abs(b[..., 0] - expect_x)[seen]) < 1.0
+    assert np.std(b[..., 1][seen]) > np.std(a[..., 1][seen]) * 1.1
+    # another window is another data folder: it is rebuilt, not taken as up to date
+    before = (fixed / "manifest.json").stat().st_mtime_ns
+    prepare([target_video], fixed, options, progress=False, windows=trained)
+    assert (fixed / "manifest.json").stat().st_mtime_ns != before
+    assert crop_windows_of(read_manifest(fixed)) == trained

@@ -9,7 +9,9 @@ Why the end of every video rather than a whole video: every video keeps most of 
 motions, clothing and light in training (with a single video there is no other
 choice), and the held-out frames are still ones the generator never saw. Held-out
 videos named apart (`--heldout`, as `make avatar` does with motions never trained on)
-are prepared on their own instead.
+are prepared on their own instead, cut through the training data's crop window (their
+own person-centred window would frame the target differently from everything the
+generator learned, background included, and judge it on a framing it never renders).
 """
 
 from __future__ import annotations

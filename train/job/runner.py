@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from engine.errors import InputError
-from train.data import PreparedData, PrepareOptions, prepare
+from train.data import PreparedData, PrepareOptions, crop_windows_of, prepare
 from train.job import budget as B
 from train.job.checks import (
     VideoScan,
@@ -240,7 +240,9 @@ class AvatarJob:
         manifest = prepare(videos, self.data, options, progress=False)
         check_prepared(manifest)
         if held:
-            check_prepared(prepare(held, self.heldout, options, progress=False))
+            # the training data's framing: the avatar is judged on what it renders
+            check_prepared(prepare(held, self.heldout, options, progress=False,
+                                   windows=crop_windows_of(manifest)))
         else:
             write_heldout(self.data, self.heldout)
         counts = manifest["counts"]
