@@ -1,18 +1,20 @@
-"""GStreamer WHIP client -> `dancenow serve` -> GStreamer WHEP player, inside a network
-namespace of its own.
+"""A WHIP client nobody here wrote -> `dancenow serve` -> GStreamer WHEP player, inside a
+network namespace of its own. The client is GStreamer's webrtcbin (`--sender gstreamer`,
+the default) or FFmpeg's WHIP muxer (`--sender ffmpeg`, `benchmarks/ffmpeg_peer.py`).
 
 libnice (GStreamer's ICE) never gathers loopback candidates and aioice (aiortc's) never
 gathers 127.0.0.1, so the peers meet on a veth pair inside a namespace this command makes
 (`unshare -n`, root only; nothing in it is routed anywhere): 10.77.0.1 and 10.77.0.2.
-There the synthetic performer, as an H.264 file re-encoded constrained-baseline by
-`benchmarks/gst_peer.py` (as OBS sends), goes to `/whip`; a GStreamer player receives the
-avatar from `/whep/<stream>` for `--seconds` and counts the frames it decodes.
+There the synthetic performer, as an H.264 file re-encoded constrained-baseline (as OBS
+sends), goes to `/whip`; a GStreamer player receives the avatar from `/whep/<stream>` for
+`--seconds` and counts the frames it decodes. FFmpeg's muxer does not show the answer's
+headers, so its stream is found in the server's `/stats` (the run's server has a token).
 
-Prints one JSON object: the WHIP answer, the frames the sender sent, the player's frames,
+Prints one JSON object: the stream, the frames the sender sent, the player's frames,
 frames per second and time to its first frame, and any error. Results with `--out`:
-`interop.json` and `.md`.
+`interop.json` and `.md` (`interop-ffmpeg.*` for FFmpeg).
 
-    python -m benchmarks.interop [--seconds 10] [--out benchmarks/results]
+    python -m benchmarks.interop [--sender gstreamer|ffmpeg] [--seconds 10] [--out DIR]
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ NETNS_SETUP = ("ip link set lo up && ip link add dn0 type veth peer name dn1 && 
                "ip addr add 10.77.0.1/24 dev dn0 && ip addr add 10.77.0.2/24 dev dn1 && "
                "ip link set dn0 up && ip link set dn1 up")
 HOST = "10.77.0.1"
+TOKEN = "interop-token"  # the run's server token (the namespace reaches nothing else)
+SENDERS = ("gstreamer", "ffmpeg")
 
 
 def unavailable() -> str | None:
@@ -75,34 +79,64 @@ def _lines(proc: subprocess.Popen, timeout: float) -> dict:
     raise TimeoutError(f"no answer from {proc.args[:3]} within {timeout:.0f} s")
 
 
-def inside(seconds: float, env: dict[str, str]) -> dict:
+def _sender(kind: str, url: str, clip: Path, seconds: float) -> subprocess.Popen:
+    if kind == "gstreamer":
+        command = [GST_PYTHON, str(ROOT / "benchmarks" / "gst_peer.py"), "whip", url]
+    else:
+        command = [sys.executable, "-m", "benchmarks.ffmpeg_peer", url]
+    return subprocess.Popen([*command, "--file", str(clip), "--seconds", str(seconds),
+                             "--token", TOKEN], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+
+def _stream_of_the_session(url: str, timeout: float) -> str | None:
+    """The stream of the server's one session once its video arrives (from `/stats`)."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}stats",
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with urllib.request.urlopen(request, timeout=5) as res:
+            sessions = json.loads(res.read())["sessions"]
+        live = [s for s in sessions if s.get("frames_in")]
+        if live:
+            return live[0]["stream"]
+        time.sleep(0.5)
+    return None
+
+
+def inside(seconds: float, env: dict[str, str], sender_kind: str = "gstreamer") -> dict:
     """The run itself, in the namespace."""
     from benchmarks.reliability import serving
     from synth.clip import ClipSpec, synth_clip
 
-    result: dict = {"seconds": seconds}
+    result: dict = {"seconds": seconds, "sender": sender_kind}
     with tempfile.TemporaryDirectory(prefix="dancenow-interop-") as tmp:
         clip = Path(tmp) / "performer.mp4"
         synth_clip(ClipSpec(actor="performer", motion="dance", seconds=seconds + 25,
                             size=480, fps=30, seed=3), clip, progress=False)
-        with serving(["--max-sessions", "1"], env=env, host=HOST) as server:
-            sender = subprocess.Popen(
-                [GST_PYTHON, str(ROOT / "benchmarks" / "gst_peer.py"), "whip",
-                 f"{server.url}whip", "--file", str(clip), "--seconds", str(seconds + 20)],
-                stdout=subprocess.PIPE, text=True)
+        with serving(["--max-sessions", "1", "--token", TOKEN], env=env,
+                     host=HOST) as server:
+            sender = _sender(sender_kind, f"{server.url}whip", clip, seconds + 20)
             try:
-                answered = _lines(sender, 60)
-                if "error" in answered:
-                    return {**result, **answered}
-                result["whip"] = answered["whip"]
-                time.sleep(3.0)  # the session's pipeline warms up
-                player = subprocess.run(
-                    [GST_PYTHON, str(ROOT / "benchmarks" / "gst_peer.py"), "whep",
-                     f"{server.url}whep/{answered['whip']['stream']}",
-                     "--seconds", str(seconds)],
-                    capture_output=True, text=True, timeout=seconds + 60)
-                lines = [json.loads(x) for x in player.stdout.splitlines() if x.strip()]
-                result["whep"] = lines[-1] if lines else {"error": player.stderr[-500:]}
+                if sender_kind == "gstreamer":
+                    answered = _lines(sender, 60)
+                    if "error" in answered:
+                        return {**result, **answered}
+                    result["whip"] = answered["whip"]
+                    stream = answered["whip"]["stream"]
+                else:
+                    stream = _stream_of_the_session(server.url, 60)
+                if stream is not None:
+                    result["stream"] = stream
+                    time.sleep(3.0)  # the session's pipeline warms up
+                    player = subprocess.run(
+                        [GST_PYTHON, str(ROOT / "benchmarks" / "gst_peer.py"), "whep",
+                         f"{server.url}whep/{stream}", "--seconds", str(seconds),
+                         "--token", TOKEN],
+                        capture_output=True, text=True, timeout=seconds + 60)
+                    lines = [json.loads(x) for x in player.stdout.splitlines() if x.strip()]
+                    result["whep"] = lines[-1] if lines else {"error": player.stderr[-500:]}
             finally:
                 sender.terminate()
                 try:
@@ -110,20 +144,33 @@ def inside(seconds: float, env: dict[str, str]) -> dict:
                 except subprocess.TimeoutExpired:
                     sender.kill()
                     out, _ = sender.communicate()
-            sent = [json.loads(x) for x in out.splitlines() if x.strip()]
-            result["sent"] = next((x.get("sent") for x in sent if "sent" in x), None)
+            said = [json.loads(x) for x in out.splitlines() if x.strip().startswith("{")]
+            result["sent"] = next((x["sent"] for x in said if "sent" in x), None)
+            if "stream" not in result:
+                result["error"] = next((x["error"] for x in said if "error" in x),
+                                       "no video arrived within 60 s")
     return result
+
+
+SENDER_NAMES = {"gstreamer": "GStreamer", "ffmpeg": "FFmpeg"}
+SENDER_NOTES = {
+    "gstreamer": "The sender is GStreamer webrtcbin (libnice, its own DTLS).",
+    "ffmpeg": "The sender is FFmpeg 8's WHIP muxer (PyAV's build, GnuTLS DTLS) with an "
+              "ECDSA P-256 certificate (`benchmarks/ffmpeg_peer.py`).",
+}
 
 
 def markdown(report: dict) -> str:
     r = report["result"]
     whep = r.get("whep") or {}
     return "\n".join([
-        "# Interop: GStreamer WHIP client -> dancenow -> GStreamer WHEP player", "",
+        f"# Interop: {SENDER_NAMES[r.get('sender', 'gstreamer')]} WHIP client -> dancenow "
+        "-> GStreamer WHEP player", "",
         f"`{report['command']}`", "",
-        "GStreamer webrtcbin (libnice, its own DTLS) on both ends, in a network namespace "
-        "(veth pair); the sender re-encodes the synthetic performer as H.264 "
-        "constrained-baseline at 640x480, 30 fps; the server sends VP8.", "",
+        f"{SENDER_NOTES[r.get('sender', 'gstreamer')]} The player is GStreamer webrtcbin "
+        "(libnice, its own DTLS); both peers are in a network namespace (veth pair). The "
+        "sender re-encodes the synthetic performer as H.264 constrained-baseline at "
+        "640x480, 30 fps; the server sends VP8.", "",
         "| player frames | player fps | first frame after | error |", "|---|---|---|---|",
         f"| {whep.get('frames')} | {whep.get('fps')} | {whep.get('first_frame_s')} s | "
         f"{whep.get('error') or r.get('error') or '-'} |", ""])
@@ -132,20 +179,22 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sender", choices=SENDERS, default="gstreamer",
+                        help="the WHIP client: GStreamer's webrtcbin or FFmpeg's WHIP muxer")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--out", help="write interop.json and .md here")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     if args.inside:
-        print(json.dumps(inside(args.seconds, {})), flush=True)
+        print(json.dumps(inside(args.seconds, {}, args.sender)), flush=True)
         return 0
     why = unavailable()
     if why:
         print(json.dumps({"error": why}))
         return 2
     command = f"{NETNS_SETUP} && exec {sys.executable} -m benchmarks.interop --inside " \
-              f"--seconds {args.seconds}"
+              f"--seconds {args.seconds} --sender {args.sender}"
     done = subprocess.run(["unshare", "-n", "bash", "-c", command], cwd=ROOT,
                           capture_output=True, text=True, timeout=args.seconds + 300)
     lines = [x for x in done.stdout.splitlines() if x.startswith("{")]
@@ -155,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.report import command_line, write_results
 
         report = {"command": command_line("benchmarks.interop", argv), "result": result}
-        write_results(args.out, "interop", report, markdown(report))
+        name = "interop" if args.sender == "gstreamer" else f"interop-{args.sender}"
+        write_results(args.out, name, report, markdown(report))
     whep = result.get("whep") or {}
     return 0 if whep.get("frames") and not whep.get("error") else 1
 

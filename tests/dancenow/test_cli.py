@@ -106,6 +106,8 @@ def test_pose_default_output_keeps_ground_truth(tmp_path, performer_clip) -> Non
     (["labelmap", "/nonexistent.kp.npz", "-o", "x.mp4"], "not found"),
     (["prepare", "/nonexistent.mp4", "-o", "x.data"], "video not found"),
     (["prepare", "/nonexistent.mp4", "--size", "100", "-o", "x.data"], "multiple of 16"),
+    (["prepare", "/nonexistent.mp4", "--crop-like", ".", "-o", "x.data"],
+     "not a prepared data folder"),
     (["train", ".", "-o", "x.run"], "not a prepared data folder"),
     (["eval", ".", "--data", "."], "no checkpoint"),
     (["export", ".", "-o", "x.avatar"], "no checkpoint"),
