@@ -1,5 +1,6 @@
 """FFmpeg's WHIP muxer (the one in PyAV's FFmpeg 8) as a WHIP client: a video file
-re-encoded as H.264 constrained-baseline, sent in real time to a WHIP endpoint.
+re-encoded as H.264 constrained-baseline, sent at 30 frames a second (its frames one
+after another, whatever the file's own rate) to a WHIP endpoint.
 
 The DTLS certificate is the pitfall. FFmpeg makes its own when it is given none, and the
 GnuTLS build (PyAV's wheels, many Linux builds) makes it on the P-224 curve, which
@@ -58,7 +59,7 @@ def write_p256_certificate(folder: Path) -> tuple[Path, Path]:
 
 
 def send(url: str, clip: Path, seconds: float, options: dict[str, str]) -> int:
-    """Send `clip` (looped) for `seconds` in real time, or until SIGTERM; returns the
+    """Send `clip`'s frames (looped) at `FPS` for `seconds`, or until SIGTERM; returns the
     frames sent."""
     out = av.open(url, "w", format="whip", options=options)
     try:
@@ -87,8 +88,9 @@ def send(url: str, clip: Path, seconds: float, options: dict[str, str]) -> int:
                         time.sleep(delay)
                     if time.monotonic() - start >= seconds or STOP.is_set():
                         break
-        for packet in stream.encode(None):
-            out.mux(packet)
+        if sent:  # the encoder opened: what it still holds
+            for packet in stream.encode(None):
+                out.mux(packet)
     finally:
         out.close()  # DELETEs the WHIP resource
     return sent
@@ -108,11 +110,16 @@ def main(argv: list[str] | None = None) -> int:
                              "the one FFmpeg makes itself")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
-    logging.basicConfig(level=1 if args.verbose else logging.WARNING, stream=sys.stderr,
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        stream=sys.stderr,
                         format="%(name)s: %(message)s")
     level = av.logging.VERBOSE if args.verbose else av.logging.WARNING
     av.logging.set_level(level)
     av.logging.set_libav_level(level)
+    if "whip" not in av.formats_available:
+        print(json.dumps({"error": "this PyAV's FFmpeg has no WHIP muxer (FFmpeg 8 or later "
+                                   "has one)"}), flush=True)
+        return 1
     options = {"handshake_timeout": "10000", "pkt_size": "1200"}
     if args.token:
         options["authorization"] = args.token
@@ -123,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.monotonic()
         try:
             sent = send(args.url, args.file, args.seconds, options)
-        except (OSError, av.FFmpegError) as exc:
+        except (OSError, ValueError, av.FFmpegError) as exc:
             print(json.dumps({"error": str(exc).strip()}), flush=True)
             return 1
     print(json.dumps({"sent": sent, "seconds": round(time.monotonic() - start, 2)}),

@@ -38,7 +38,15 @@ NETNS_SETUP = ("ip link set lo up && ip link add dn0 type veth peer name dn1 && 
                "ip link set dn0 up && ip link set dn1 up")
 HOST = "10.77.0.1"
 TOKEN = "interop-token"  # the run's server token (the namespace reaches nothing else)
-SENDERS = ("gstreamer", "ffmpeg")
+SENDER_NAMES = {"gstreamer": "GStreamer", "ffmpeg": "FFmpeg"}
+SENDER_NOTES = {
+    "gstreamer": "The sender is GStreamer webrtcbin (libnice, its own DTLS), re-encoding "
+                 "the synthetic performer as H.264 constrained-baseline at 640x480, 30 fps.",
+    "ffmpeg": "The sender is FFmpeg 8's WHIP muxer (PyAV's build, GnuTLS DTLS) with an "
+              "ECDSA P-256 certificate (`benchmarks/ffmpeg_peer.py`), re-encoding the "
+              "synthetic performer as H.264 constrained-baseline at its own 480x480, 30 fps.",
+}
+SENDERS = tuple(SENDER_NAMES)
 
 
 def unavailable() -> str | None:
@@ -88,16 +96,21 @@ def _sender(kind: str, url: str, clip: Path, seconds: float) -> subprocess.Popen
                              "--token", TOKEN], cwd=ROOT, stdout=subprocess.PIPE, text=True)
 
 
-def _stream_of_the_session(url: str, timeout: float) -> str | None:
-    """The stream of the server's one session once its video arrives (from `/stats`)."""
+def _stream_of_the_session(url: str, sender: subprocess.Popen, timeout: float) -> str | None:
+    """The stream of the server's one session once its video arrives (from `/stats`);
+    None when the sender has given up or `timeout` seconds passed."""
     import urllib.request
 
     request = urllib.request.Request(f"{url}stats",
                                      headers={"Authorization": f"Bearer {TOKEN}"})
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with urllib.request.urlopen(request, timeout=5) as res:
-            sessions = json.loads(res.read())["sessions"]
+    while time.monotonic() < end and sender.poll() is None:
+        try:
+            with urllib.request.urlopen(request, timeout=5) as res:
+                sessions = json.loads(res.read())["sessions"]
+        except (OSError, ValueError) as exc:  # a busy server answers on the next poll
+            log.info("/stats: %s", exc)
+            sessions = []
         live = [s for s in sessions if s.get("frames_in")]
         if live:
             return live[0]["stream"]
@@ -126,7 +139,7 @@ def inside(seconds: float, env: dict[str, str], sender_kind: str = "gstreamer") 
                     result["whip"] = answered["whip"]
                     stream = answered["whip"]["stream"]
                 else:
-                    stream = _stream_of_the_session(server.url, 60)
+                    stream = _stream_of_the_session(server.url, sender, 60)
                 if stream is not None:
                     result["stream"] = stream
                     time.sleep(3.0)  # the session's pipeline warms up
@@ -152,14 +165,6 @@ def inside(seconds: float, env: dict[str, str], sender_kind: str = "gstreamer") 
     return result
 
 
-SENDER_NAMES = {"gstreamer": "GStreamer", "ffmpeg": "FFmpeg"}
-SENDER_NOTES = {
-    "gstreamer": "The sender is GStreamer webrtcbin (libnice, its own DTLS).",
-    "ffmpeg": "The sender is FFmpeg 8's WHIP muxer (PyAV's build, GnuTLS DTLS) with an "
-              "ECDSA P-256 certificate (`benchmarks/ffmpeg_peer.py`).",
-}
-
-
 def markdown(report: dict) -> str:
     r = report["result"]
     whep = r.get("whep") or {}
@@ -168,9 +173,8 @@ def markdown(report: dict) -> str:
         "-> GStreamer WHEP player", "",
         f"`{report['command']}`", "",
         f"{SENDER_NOTES[r.get('sender', 'gstreamer')]} The player is GStreamer webrtcbin "
-        "(libnice, its own DTLS); both peers are in a network namespace (veth pair). The "
-        "sender re-encodes the synthetic performer as H.264 constrained-baseline at "
-        "640x480, 30 fps; the server sends VP8.", "",
+        "(libnice, its own DTLS); both peers are in a network namespace (veth pair); the "
+        "server sends VP8.", "",
         "| player frames | player fps | first frame after | error |", "|---|---|---|---|",
         f"| {whep.get('frames')} | {whep.get('fps')} | {whep.get('first_frame_s')} s | "
         f"{whep.get('error') or r.get('error') or '-'} |", ""])
@@ -182,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sender", choices=SENDERS, default="gstreamer",
                         help="the WHIP client: GStreamer's webrtcbin or FFmpeg's WHIP muxer")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--out", help="write interop.json and .md here")
+    parser.add_argument("--out", help="write interop.json and .md here (interop-ffmpeg.* "
+                                      "for --sender ffmpeg)")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")

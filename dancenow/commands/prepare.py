@@ -36,12 +36,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.errors import InputError
     from train.coverage import format_coverage
     from train.data import PrepareOptions, crop_windows_of, prepare, read_manifest
 
     options = PrepareOptions(size=args.size, max_frames=args.max_frames,
                              min_person_frames=args.min_person_frames)
-    windows = crop_windows_of(read_manifest(args.crop_like)) if args.crop_like else None
+    windows = None
+    if args.crop_like:
+        windows = crop_windows_of(read_manifest(args.crop_like))
+        if not windows:
+            raise InputError(f"{args.crop_like} records no crop window (prepared by an older "
+                             "version): prepare it again, or leave out --crop-like")
     manifest = prepare(args.videos, args.output, options, progress=args.progress,
                        windows=windows)
     counts = manifest["counts"]

@@ -196,3 +196,15 @@ def test_serve_refuses_a_stage_nice_outside_0_to_19(bad, capsys) -> None:
 def test_serve_takes_a_stage_nice() -> None:
     assert build_parser().parse_args(["serve", "--stage-nice", "5"]).stage_nice == 5
     assert build_parser().parse_args(["serve"]).stage_nice == 0
+
+
+def test_crop_like_needs_a_folder_with_crop_windows(tmp_path) -> None:
+    old = tmp_path / "old.data"
+    old.mkdir()
+    (old / "manifest.json").write_text(json.dumps({"format": "dancenow-data",
+                                                   "sources": [{"path": "a.mp4"}]}))
+    res = subprocess.run([sys.executable, "-m", "dancenow", "prepare", "/nonexistent.mp4",
+                          "--crop-like", str(old), "-o", "x.data"], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 2
+    assert "records no crop window" in res.stderr

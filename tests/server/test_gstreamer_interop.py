@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import pytest
 
 from benchmarks import interop
@@ -35,6 +36,8 @@ def test_gstreamer_whip_client_to_gstreamer_whep_player(pose_models, tmp_path) -
 
 
 @pytest.mark.skipif(WHY is not None, reason=f"GStreamer interop: {WHY}")
+@pytest.mark.skipif("whip" not in av.formats_available,
+                    reason="this PyAV's FFmpeg has no WHIP muxer")
 def test_ffmpeg_whip_muxer_to_gstreamer_whep_player(pose_models, tmp_path) -> None:
     """FFmpeg's WHIP muxer (PyAV's FFmpeg 8) with a P-256 certificate reaches the server,
     and the avatar of its stream plays at a GStreamer WHEP player."""

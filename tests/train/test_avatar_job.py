@@ -317,7 +317,7 @@ def test_create_killed_in_the_middle_then_resumed(tmp_path, clip6, capsys) -> No
 
 
 def test_held_out_videos_are_framed_like_the_training_data(tmp_path, clip6) -> None:
-    from train.data import crop_windows_of
+    from train.data import PrepareOptions, crop_windows_of, prepare
     from train.job.runner import AvatarJob, JobOptions
 
     # the held-out clip: the same camera, the dancer reaching wider than in training
@@ -327,8 +327,11 @@ def test_held_out_videos_are_framed_like_the_training_data(tmp_path, clip6) -> N
     job = AvatarJob(JobOptions(videos=(clip6,), bundle=tmp_path / "avatar",
                                work=tmp_path / "work", preset="tiny", heldout=(wide,)),
                     exporter=None)  # type: ignore[arg-type]  # preparing exports nothing
-    job._prepare([clip6], [wide])
+    job._prepare([clip6], [wide])  # the job's prepare phase alone
     trained = json.loads((job.data / "manifest.json").read_text())
     held = json.loads((job.heldout / "manifest.json").read_text())
     assert crop_windows_of(held) == crop_windows_of(trained)
+    # what it would have had on its own: another window
+    own = prepare([wide], tmp_path / "own", PrepareOptions(size=64), progress=False)
+    assert crop_windows_of(own) != crop_windows_of(trained)
     assert held["sources"][0]["path"] == str(wide.resolve())

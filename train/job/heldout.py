@@ -11,7 +11,9 @@ choice), and the held-out frames are still ones the generator never saw. Held-ou
 videos named apart (`--heldout`, as `make avatar` does with motions never trained on)
 are prepared on their own instead, cut through the training data's crop window (their
 own person-centred window would frame the target differently from everything the
-generator learned, background included, and judge it on a framing it never renders).
+generator learned, background included, and judge it on a framing it never renders;
+a held-out video of a size the training data lacks gets a window of its own, with a
+warning).
 """
 
 from __future__ import annotations
