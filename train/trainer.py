@@ -202,17 +202,21 @@ class Trainer:
     def __init__(self, data_dir: str | os.PathLike[str], run_dir: str | os.PathLike[str],
                  config: TrainConfig, resume: bool = False, progress: bool = True,
                  finish_by: float | None = None,
-                 on_shorten: Callable[[int], None] | None = None) -> None:
+                 on_shorten: Callable[[int], None] | None = None,
+                 max_iters: int | None = None) -> None:
         """`finish_by` (a `time.time()`): where the stage's steps, at its pace so far
         (every step since it started or resumed, so that a passing slowdown moves it
-        little), would end later, it is shortened to the steps that fit, and lengthened
-        again up to the length asked for when the pace recovers (the learning rate
-        schedule follows the new length); `on_shorten` hears every new length."""
+        little), would end later, it is shortened to the steps that fit; where they would
+        end clearly earlier, it is lengthened to the steps that fit, up to `max_iters`
+        (default: the length asked for). The learning rate schedule follows the new
+        length; `on_shorten` hears every new length."""
         config.validate()
         self.cfg = config
         self.finish_by = finish_by
         self.on_shorten = on_shorten
-        self.asked_iters = config.iters  # a deadline never lengthens a stage past this
+        self.asked_iters = config.iters
+        # a deadline never lengthens a stage past this
+        self.max_iters = max(config.iters, max_iters or config.iters)
         self.run_dir = Path(run_dir)
         self.data_dir = Path(data_dir)
         self.progress = progress
@@ -600,7 +604,7 @@ class Trainer:
             return pace
         per_step = (now - since) / (self.step - from_step)
         fits = self.step + max(int((self.finish_by - time.time()) / per_step), 1)
-        target = max(min(fits, self.asked_iters), self.step + 1)
+        target = max(min(fits, self.max_iters), self.step + 1)
         # lengthening takes a clearer margin than shortening, so the length does not
         # swing back and forth around the deadline
         margin = DEADLINE_SLACK * (1 if target < self.cfg.iters else 3) * self.asked_iters

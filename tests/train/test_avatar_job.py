@@ -88,6 +88,14 @@ def test_a_long_budget_lengthens_the_global_stage_only() -> None:
     assert B.fit_steps(specs, per_step, full * 100)["global"] == 3 * 13500
 
 
+def test_a_stage_faster_than_timed_may_run_what_a_larger_budget_gives_it() -> None:
+    glob, temporal, live, face = B.recipe("cpu-live")
+    assert B.longest(glob, 8000) == 3 * 13500  # the global stage's growth cap
+    assert B.longest(temporal, 900) == 1500 and B.longest(live, 1500) == 2500
+    assert B.longest(face, 3000) == 3000
+    assert B.longest(face, 4000) == 4000  # never below its plan
+
+
 def test_a_budget_without_training_time_is_refused() -> None:
     with pytest.raises(InputError, match="no time to train"):
         B.fit_steps(B.recipe("tiny"), {"global": 1, "temporal": 1, "face": 1}, 0)

@@ -156,6 +156,15 @@ def fit_steps(specs: list[StageSpec], step_seconds: dict[str, float],
     return steps
 
 
+def longest(spec: StageSpec, planned: int) -> int:
+    """The most steps a stage planned at `planned` may run when its deadline leaves time
+    (a machine faster than timed): what a larger budget would give it, i.e. the global
+    stage up to `MAX_GROWTH` times its recipe length and a fine-tune its recipe length,
+    and never less than planned."""
+    ceiling = spec.steps if spec.name in FINE_TUNES else math.floor(MAX_GROWTH * spec.steps)
+    return max(planned, ceiling)
+
+
 def training_seconds(budget: float, spent: float, after: float) -> float:
     """Training time in a budget of `budget` s once `spent` s are gone and `after` s are
     kept for the phases after training, less the safety margin."""

@@ -277,7 +277,7 @@ class AvatarJob:
 
         trainer = Trainer(self.data, run, config, resume=resume, progress=False,
                           finish_by=self._stage_deadline(state, spec, plan),
-                          on_shorten=shortened)
+                          on_shorten=shortened, max_iters=B.longest(spec, steps))
         start = trainer.step
         with self._phase(state, spec.name, start, steps) as clock, TrainLogFollower(
                 run / f"train_log-{spec.stage}.jsonl",
