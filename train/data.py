@@ -197,12 +197,10 @@ def _shared_windows(measured: list[_Measured],
     windows: dict[tuple[int, int], CropWindow] = dict(given)
     for m in measured:
         size = (m.info.width, m.info.height)
-        if given and size not in given:
-            log.warning("no crop window given for %dx%d videos: they get one of their own, "
-                        "framed unlike the data the window came from", *size)
-    for m in measured:
-        size = (m.info.width, m.info.height)
         if size not in windows:
+            if given:
+                log.warning("no crop window given for %dx%d videos: they get one of their "
+                            "own, framed unlike the data the window came from", *size)
             same = [o.poses for o in measured if (o.info.width, o.info.height) == size]
             windows[size] = choose_window(np.concatenate(same), size)
     return [windows[(m.info.width, m.info.height)] for m in measured]
