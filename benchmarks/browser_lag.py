@@ -31,7 +31,7 @@ import numpy as np
 from benchmarks.browser import CHROMIUM, HAS_AVATARS, STARTED, chromium_args, serving
 from benchmarks.machine import machine
 from benchmarks.motion_align import TrueMotion, measure, true_height
-from benchmarks.motion_lag import FIGURES, RATIOS, block_masks, motion_argument
+from benchmarks.motion_lag import block_masks, motion_argument, settings_table
 from benchmarks.report import command_line, write_results
 from engine.avatar import DEMO_LIVE_AVATAR, load_bundle
 from engine.keypoints import LIMB_JOINTS
@@ -184,15 +184,8 @@ def markdown(report: dict) -> str:
 
 
 def summarize(runs: list[dict]) -> dict:
-    def mean(setting: str, key: str) -> float | None:
-        values = [r[setting][key] for r in runs if r.get(setting, {}).get(key) is not None]
-        return round(float(np.mean(values)), 5) if values else None
-
-    summary = {s: {k: mean(s, k) for k in FIGURES} for s in ("off", "auto")}
-    off, on = summary["off"], summary["auto"]
-    on["vs_off"] = {k: (round(on[k] / off[k], 3) if on[k] is not None and off[k] else None)
-                    for k in RATIOS}
-    return summary
+    """Per setting, the means over the motions, and `auto`'s ratios to `off`."""
+    return settings_table(runs, ["off", "auto"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -139,21 +139,26 @@ def _mean(values: list[float | None]) -> float | None:
     return round(float(np.mean(values)), 5) if values else None
 
 
+def settings_table(results: list[dict], settings: list[str]) -> dict:
+    """Per setting, the means of `FIGURES` over `results` (one per motion, each setting ->
+    its figures), and each setting's ratios to `off`."""
+    table = {s: {k: _mean([r.get(s, {}).get(k) for r in results]) for k in FIGURES}
+             for s in settings}
+    if "off" in table:
+        base = table["off"]
+        for s in settings:
+            if s != "off":
+                table[s]["vs_off"] = {k: (round(table[s][k] / base[k], 3)
+                                          if table[s][k] is not None and base[k] else None)
+                                      for k in RATIOS}
+    return table
+
+
 def summarize(runs: list[dict], settings: list[str]) -> dict:
     """Per view and setting, the means over the motions, and each setting's ratios to
     `off`."""
-    summary: dict[str, dict] = {}
-    for view in VIEWS:
-        table = {s: {k: _mean([r[view].get(s, {}).get(k) for r in runs]) for k in FIGURES}
-                 for s in settings}
-        if "off" in table:
-            base = table["off"]
-            for s in settings:
-                if s != "off":
-                    table[s]["vs_off"] = {k: (round(table[s][k] / base[k], 3)
-                                              if table[s][k] is not None and base[k] else None)
-                                          for k in RATIOS}
-        summary[view] = table
+    summary: dict[str, dict] = {view: settings_table([r[view] for r in runs], settings)
+                                for view in VIEWS}
     summary["settings"] = {s: {k: _mean([r["settings"].get(s, {}).get(k) for r in runs])
                                for k in ("round_trip_p50_ms", "horizon_ms_p50")}
                            for s in settings}
