@@ -61,6 +61,8 @@ WARMUP_FRAMES = 10  # avatar frames shown before the measurement starts
 STATS = "window.dancenow.stats()"  # the page's own statistics
 STARTED = f"window.dancenow.shown() > {WARMUP_FRAMES}"
 HAS_AVATARS = "document.querySelector('#avatar').options.length > 0"
+STOPPED = "document.querySelector('#message').textContent === 'Stopped.'"
+ENDING_S = 5.0  # the most a stopped session may take to leave the server
 
 
 SERVER_KEYS = ("fps_in", "fps_out", "sent_fps", "send_fps_asked", "dropped", "stale_skipped",
@@ -86,15 +88,18 @@ class PageRun:
     errors: list[str] = field(default_factory=list)
     server: dict | None = None  # the session's entry in GET /stats at the end
     send_path: str | None = None  # how the page sent its camera: frames or canvas
+    left_server: bool | None = None  # the session gone from the server after Stop
 
     @classmethod
     def from_stats(cls, browser: str, before: dict, after: dict, seconds: float,
-                   errors: list[str], server: dict | None) -> PageRun:
+                   errors: list[str], server: dict | None,
+                   left_server: bool | None = None) -> PageRun:
         taken = after["glassTotal"] - before["glassTotal"]
         glass = after["glass"][-taken:] if taken > 0 else []
         frames = {k: int(after.get(k, 0)) - int(before.get(k, 0)) for k in COUNTERS}
         return cls(browser, seconds, frames, [float(x) for x in glass],
-                   after["connection"], list(errors), server, after.get("sendPath"))
+                   after["connection"], list(errors), server, after.get("sendPath"),
+                   left_server)
 
     def rate(self, counter: str) -> float:
         return self.frames[counter] / self.seconds
@@ -121,6 +126,7 @@ class PageRun:
                                       "p95_ms": self.glass_percentile(95),
                                       "samples": len(self.glass_ms)},
                 "connection": self.connection, "console_errors": self.errors,
+                "left_server": self.left_server,
                 "server": {k: server.get(k) for k in SERVER_KEYS}}
 
 
@@ -182,6 +188,17 @@ async def _measured_window(url: str, seconds: float,
     return before, after, elapsed, server
 
 
+async def _left_server(url: str, page_stats: dict) -> bool:
+    """Whether the page's session leaves the server within ENDING_S of its Stop."""
+    deadline = time.perf_counter() + ENDING_S
+    while True:
+        if await _session_stats(url, page_stats["session"], page_stats.get("secret")) is None:
+            return True
+        if time.perf_counter() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+
+
 def chromium_args(webcam: Path) -> list[str]:
     """Chromium's switches for the page: `webcam` (.y4m) as an allowed camera, autoplay."""
     return ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
@@ -211,10 +228,14 @@ async def chromium_run(url: str, seconds: float, webcam: Path,
             await page.wait_for_function(STARTED, timeout=60_000)
             before, after, elapsed, server = await _measured_window(url, seconds,
                                                                     page.evaluate)
+            # The page says Stopped. once the server has answered what ending asks
+            # (over WHIP the DELETEs): an error there is in `errors` by then.
             await page.click("#stop")
+            await page.wait_for_function(STOPPED, timeout=ENDING_S * 1000)
+            left = await _left_server(url, after)
         finally:
             await browser.close()
-    return PageRun.from_stats("chromium", before, after, elapsed, errors, server)
+    return PageRun.from_stats("chromium", before, after, elapsed, errors, server, left)
 
 
 async def firefox_run(url: str, seconds: float, executable: str | None = FIREFOX,
@@ -227,8 +248,10 @@ async def firefox_run(url: str, seconds: float, executable: str | None = FIREFOX
         await ff.wait_for(STARTED, timeout=60)
         before, after, elapsed, server = await _measured_window(url, seconds, ff.evaluate)
         await ff.evaluate("document.querySelector('#stop').click()")
+        await ff.wait_for(STOPPED, timeout=ENDING_S)
+        left = await _left_server(url, after)
         errors = list(ff.errors)
-    return PageRun.from_stats("firefox", before, after, elapsed, errors, server)
+    return PageRun.from_stats("firefox", before, after, elapsed, errors, server, left)
 
 
 SENDS = ("auto", "canvas")  # the page's choice of camera path, or the canvas path forced

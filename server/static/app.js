@@ -162,7 +162,7 @@
     if (mine && mine.ended) {
       // The machine serving it failed (a node of a cluster): say so; Start begins again
       // on another one.
-      stop();
+      stop(true);
       say(mine.ended);
       return;
     }
@@ -343,22 +343,31 @@
     link.textContent = stream ? new URL(link.href, location.href).href : "";
   }
 
-  async function stop() {
+  // Ends the session. Over WHIP its resources are DELETEd before the connections close
+  // (a closed connection ends its session too, and a DELETE after that would find
+  // nothing), the viewer's before the session's, which takes its viewers with it. On one
+  // connection, /control stops it. `ended`: the server has already ended it, there is
+  // nothing to ask.
+  async function stop(ended = false) {
     watching++;
-    if (session) api("/control", { session, secret, action: "stop" }).catch(() => {});
+    const ending = ended ? [] : [...resources].reverse();
+    if (session && !ended && !ending.length) {
+      api("/control", { session, secret, action: "stop" }).catch(() => {});
+    }
+    const closing = [pc, viewerPc];
+    const tracks = [localStream, musicStream].flatMap((s) => (s ? s.getTracks() : []));
     if (sender) sender.stop();
     clearInterval(statsTimer);
-    if (pc) pc.close();
-    if (viewerPc) viewerPc.close();
-    resources.forEach((r) => whep.end(r, $("token").value.trim(), false));
-    if (localStream) localStream.getTracks().forEach((t) => t.stop());
-    if (musicStream) musicStream.getTracks().forEach((t) => t.stop());
     musicStream = null;
     pc = null; session = null; secret = null; localStream = null; sender = null;
     viewerPc = null; resources = [];
     showMode(null);
     showWatchLink(null);
     $("start").disabled = false; $("calibrate").disabled = true; $("stop").disabled = true;
+    const token = $("token").value.trim();
+    for (const resource of ending) await whep.end(resource, token, false);
+    closing.forEach((c) => c && c.close());
+    tracks.forEach((t) => t.stop());
   }
 
   // The server sends the pose for the overlay only while the overlay is on.
@@ -379,9 +388,10 @@
   // Closing or reloading the tab ends its session at once (a keepalive request outlives
   // the page), so its slot is free for the next start instead of after a timeout.
   window.addEventListener("pagehide", () => {
-    resources.forEach((r) => whep.end(r, $("token").value.trim(), true));
+    const ending = [...resources].reverse();  // the viewer's first, as in stop()
+    ending.forEach((r) => whep.end(r, $("token").value.trim(), true));
     resources = [];
-    if (!session) return;
+    if (!session || ending.length) return;
     fetch("/control", { method: "POST", headers: headers(), keepalive: true,
       body: JSON.stringify({ session, secret, action: "stop" }) }).catch(() => {});
     session = null; secret = null;
@@ -391,7 +401,7 @@
   $("start").onclick = start;
   $("overlay").onchange = tellOverlay;
   $("predict").onchange = tellPredict;
-  $("stop").onclick = () => { stop(); say("Stopped."); };
+  $("stop").onclick = async () => { await stop(); say("Stopped."); };
   $("calibrate").onclick = () => session && api("/control", { session, secret, action: "calibrate" })
     .then(() => say("Calibrating: stand where you will dance.", true)).catch((e) => say(e.message));
   $("avatar").onchange = async () => { if (pc) { await stop(); start(); } };

@@ -34,11 +34,13 @@ window.whep = (() => {
     return {resource: res.headers.get("Location"), headers: res.headers};
   }
 
-  // End a resource; `keepalive` lets it outlive a closing page.
+  // End a resource; `keepalive` lets it outlive a closing page. Resolves when the
+  // server has answered (or could not be reached).
   function end(resource, token, keepalive) {
-    if (!resource) return;
+    if (!resource) return Promise.resolve();
     const headers = token ? {Authorization: "Bearer " + token} : {};
-    fetch(resource, {method: "DELETE", headers, keepalive: !!keepalive}).catch(() => {});
+    return fetch(resource, {method: "DELETE", headers, keepalive: !!keepalive})
+      .then(() => {}, () => {});
   }
 
   return {exchange, end, gathered};

@@ -58,6 +58,7 @@ def _check(run: PageRun, send_path: str) -> None:
     assert run.frames["framesDropped"] <= 0.1 * run.frames["framesDecoded"], run.frames
     assert len(run.glass_ms) > 20 and 0 < run.glass_percentile(50) < 2000
     assert not run.errors, run.errors
+    assert run.left_server, "the session outlived the page's Stop"
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)")
