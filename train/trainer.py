@@ -12,6 +12,9 @@ Stages (one checkpoint each in the run folder):
 A new temporal stage starts from the run's global generator; a new global or temporal
 stage can instead start from another run's (`init_from`), thinned to fewer residual
 blocks when the preset has fewer: a faster generator fine-tuned from a trained one.
+Such a stage can also learn from that generator as it is (`lambda_distill`): an L1 loss
+to its output on the same input, beside the loss to the real frame (knowledge
+distillation: the thinner network imitates the wider one, whose output it can reach).
 
 Checkpoints are written atomically (temporary file, then rename) every
 `checkpoint_every` steps and at the end, and hold the model configs, weights,
@@ -49,6 +52,7 @@ from train.models import (
     GeneratorConfig,
     MultiscaleDiscriminator,
     load_thinned,
+    temporal_state_from_global,
 )
 from train.presets import get_preset
 from train.samples import save_sample_grid
@@ -77,6 +81,9 @@ class TrainConfig:
     # a new global or temporal stage starts from this other run's trained generator (its
     # temporal stage, else its global one), thinned to this preset's residual blocks
     init_from: str | None = None
+    # weight of the L1 loss to the `init_from` generator's own output (distillation);
+    # 0 trains on the real frames alone
+    lambda_distill: float = 0.0
     seed: int = 0  # everything random derives from it
     checkpoint_every: int = 500  # steps between checkpoints
     sample_every: int = 500  # steps between sample grids
@@ -92,6 +99,11 @@ class TrainConfig:
         if self.init_from is not None and self.stage == "face":
             raise InputError("the face stage trains on top of its run's generator; start the "
                              "global or temporal stage from another run instead")
+        if self.lambda_distill < 0:
+            raise InputError("lambda_distill must not be negative")
+        if self.lambda_distill > 0 and self.init_from is None:
+            raise InputError("distillation learns from the generator the stage starts from: "
+                             "give --init-from")
 
 
 def checkpoint_path(run: Path, stage: str) -> Path:
@@ -250,6 +262,8 @@ class Trainer:
             self._start_from_run(Path(config.init_from))
         elif checkpoint is None and config.stage == "temporal" and config.warm_start:
             self._warm_start_from_global()
+        self.teacher = (self._load_teacher(Path(config.init_from))
+                        if config.lambda_distill > 0 else None)
         self.rng = np.random.default_rng([config.seed, self.dist.rank])
         if checkpoint is not None:
             self._load(checkpoint)
@@ -307,10 +321,9 @@ class Trainer:
         log.info("temporal stage starts from the global generator at step %d (%s)",
                  ckpt["step"], path)
 
-    def _start_from_run(self, run: Path) -> None:
-        """Start the generator (thinned to this preset's residual blocks) and, where their
-        shapes match, the discriminators from another run's finished temporal or global
-        stage (see `load_thinned`)."""
+    def _init_checkpoint(self, run: Path) -> tuple[Path, dict]:
+        """The finished checkpoint of another run that this stage starts from: its
+        temporal stage (for a temporal stage), else its global one."""
         if run.resolve() == self.run_dir.resolve():
             raise InputError(f"--init-from names the run being trained ({run})")
         stages = ("temporal", "global") if self.cfg.stage == "temporal" else ("global",)
@@ -320,6 +333,36 @@ class Trainer:
             raise InputError(f"{run} has no {' or '.join(stages)} checkpoint to start from")
         ckpt = load_checkpoint(path)
         _require_finished(ckpt, path, "finish it before starting another run from it")
+        return path, ckpt
+
+    def _load_teacher(self, run: Path) -> Generator:
+        """The `init_from` generator as it was trained (not thinned), frozen: the stage's
+        distillation target. A global one is widened to take the previous frame as
+        `load_thinned` does, so it answers the same input as the stage's generator."""
+        path, ckpt = self._init_checkpoint(run)
+        config = GeneratorConfig.from_dict(ckpt["generator_config"])
+        state = ckpt["generator"]
+        if self.g_config.temporal and not config.temporal:
+            widened = Generator(replace(config, temporal=True))
+            state = temporal_state_from_global(state, widened)
+            config = widened.config
+        teacher = Generator(config)
+        try:
+            teacher.load_state_dict(state)
+        except RuntimeError as exc:
+            raise InputError(f"cannot distil from {path}: {exc}") from exc
+        if config.resolution != self.g_config.resolution:
+            raise InputError(f"cannot distil from {path}: it renders {config.resolution}px, "
+                             f"the stage {self.g_config.resolution}px")
+        log.info("distilling from %s (%d residual blocks, weight %g)", path, config.n_blocks,
+                 self.cfg.lambda_distill)
+        return teacher.to(self.device).eval().requires_grad_(False)
+
+    def _start_from_run(self, run: Path) -> None:
+        """Start the generator (thinned to this preset's residual blocks) and, where their
+        shapes match, the discriminators from another run's finished temporal or global
+        stage (see `load_thinned`)."""
+        path, ckpt = self._init_checkpoint(run)
         try:
             kept = load_thinned(self.g, ckpt["generator"],
                                 GeneratorConfig.from_dict(ckpt["generator_config"]))
@@ -393,8 +436,9 @@ class Trainer:
                      "schedule restarts over the new length)", self.cfg.stage, saved["iters"],
                      self.cfg.iters)
         same_length = () if finished else ("iters",)  # a finished stage may change it
-        for key in ("preset", "batch", "lr", "seed") + same_length:
-            if saved[key] != getattr(self.cfg, key):
+        for key in ("preset", "batch", "lr", "seed", "lambda_distill") + same_length:
+            # (checkpoints from before distillation have no lambda_distill: they had none)
+            if saved.get(key, 0.0) != getattr(self.cfg, key):
                 raise InputError(f"--resume with a different {key} ({getattr(self.cfg, key)} "
                                  f"vs {saved[key]} in the checkpoint) would not continue the "
                                  "same run (a finished stage can be extended with more --iters)")
@@ -491,6 +535,11 @@ class Trainer:
             out["g_temporal"] = adv_t.item()
         l1 = sum(F.l1_loss(f, r) for f, r in zip(fake, reals, strict=True))
         loss_g = adv + cfg.lambda_fm * fm + cfg.lambda_l1 * l1
+        if self.teacher is not None:
+            distill = sum(F.l1_loss(f, t) for f, t in zip(fake, self._teacher_frames(labels, fake),
+                                                          strict=True))
+            loss_g = loss_g + cfg.lambda_distill * distill
+            out["distill"] = float(distill.detach())
         if cfg.lambda_face_l1 > 0:
             face_l1 = sum(self._face_l1(f, r, i) for f, r, i in zip(fake, reals, frames,
                                                                      strict=True))
@@ -505,6 +554,14 @@ class Trainer:
         self.opt_g.step()
         self._last_sample = (labels[-1], fake[-1].detach(), reals[-1])
         return {"d": loss_d.item(), "g_adv": adv.item(), "fm": fm.item(), "l1": l1.item(), **out}
+
+    def _teacher_frames(self, labels: list[torch.Tensor], fake: list[torch.Tensor]
+                        ) -> list[torch.Tensor]:
+        """The teacher's frames for the same inputs as the generator's: each label, and in
+        a temporal stage the generator's own previous frame (zeros for the first)."""
+        with torch.no_grad():
+            return [self.teacher(lab, fake[i - 1].detach() if i else None)
+                    for i, lab in enumerate(labels)]
 
     def _face_l1(self, fake: torch.Tensor, real: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
         """L1 between the face crops of `fake` and `real` (zero when no frame has a face)."""

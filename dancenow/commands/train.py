@@ -4,7 +4,8 @@ Stages: `global` (single-frame generator), `temporal` (the generator also sees i
 previous output; the default; it starts from the run's global generator when the run
 has one), `face` (a face residual generator on top of the run's trained generator).
 `--init-from OTHER_RUN` starts a global or temporal stage from another run's generator
-instead, thinned to the preset's residual blocks (cpu-live from cpu-rt).
+instead, thinned to the preset's residual blocks (cpu-live from cpu-rt); `--distill W`
+also makes it imitate that generator's output (an L1 loss of weight W).
 Checkpoints are written atomically every --checkpoint-every steps;
 --resume continues exactly where an interrupted run stopped. Several GPUs: launch with
 `torchrun --nproc_per_node N -m dancenow train ...`.
@@ -47,6 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "generator (its temporal stage, else its global one) instead of from "
                         "scratch; with a preset of fewer residual blocks (cpu-live from "
                         "cpu-rt) evenly spaced blocks are kept and fine-tuned")
+    p.add_argument("--distill", type=float, default=d.lambda_distill, metavar="W",
+                   help="with --init-from: weight of an L1 loss to OTHER_RUN's generator's "
+                        "own output on the same input (distillation), beside the loss to the "
+                        "real frame (the avatar job uses 50 for cpu-live; default 0: off)")
     p.add_argument("--resume", action="store_true",
                    help="continue the stage's checkpoint in RUN exactly; a finished stage "
                         "given a larger --iters is extended (its schedule restarts); one "
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                          lr=args.lr, seed=args.seed, lambda_face_l1=args.face_l1,
                          checkpoint_every=args.checkpoint_every,
                          sample_every=args.sample_every, warm_start=args.warm_start,
-                         init_from=args.init_from)
+                         init_from=args.init_from, lambda_distill=args.distill)
     path = Trainer(args.data, args.output, config, resume=args.resume,
                    progress=args.progress).run()
     log.info("trained %s: %s", args.stage, path)

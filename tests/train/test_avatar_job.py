@@ -53,6 +53,9 @@ def test_recipes_follow_the_demo_avatars() -> None:
         ("live-temporal", "cpu-live", "temporal", "run", 2500, "run-cpu-rt"),
         ("face", "cpu-live", "face", "run", 3000, None)]
     assert B.runs_in_order(live) == ["run-cpu-rt", "run"]
+    # only the thinned stage learns from the generator it starts from as well
+    assert [s.distill for s in live] == [0.0, 0.0, B.LIVE_DISTILL, 0.0]
+    assert all(s.distill == 0.0 for s in B.recipe("cpu-rt"))
     assert [s.steps for s in B.recipe("balanced")] == [40000, 4444, 8889]
 
 

@@ -243,6 +243,63 @@ def test_starting_from_another_run_refuses_what_it_cannot_use(tiny_data, tmp_pat
                 progress=False)
 
 
+def _distance_to(teacher: torch.nn.Module, trainer: Trainer) -> float:
+    """Mean |generator - teacher| over a batch of training pairs, frame t from zeros and
+    frame t+1 from the generator's frame t (the teacher given the same inputs)."""
+    idx = trainer.pool[:4]
+    lab0, _ = trainer._frames(idx)
+    lab1, _ = trainer._frames(idx + 1)
+    with torch.no_grad():
+        fake0 = trainer.g(lab0)
+        fake1 = trainer.g(lab1, fake0)
+        return float((fake0 - teacher(lab0)).abs().mean()
+                     + (fake1 - teacher(lab1, fake0)).abs().mean())
+
+
+def test_distillation_keeps_the_generator_near_the_one_it_started_from(
+        tiny_data, tmp_path, tiny_three_blocks) -> None:
+    source = tmp_path / "big"
+    Trainer(tiny_data, source, _cfg(preset=tiny_three_blocks, iters=4), progress=False).run()
+    # The same thinned start and the same batches (same seed); one of them also learns
+    # from the three-block generator's output. A high learning rate moves both far.
+    alone, distilled = (
+        Trainer(tiny_data, tmp_path / name, _cfg(init_from=str(source), iters=12, lr=2e-3,
+                                                 lambda_distill=weight), progress=False)
+        for name, weight in (("alone", 0.0), ("distilled", 500.0)))
+    teacher = distilled.teacher
+    assert alone.teacher is None and teacher is not None
+    assert teacher.config.n_blocks == 3 and not teacher.training
+    start = _distance_to(teacher, alone)
+    assert start > 0 and start == pytest.approx(_distance_to(teacher, distilled))
+    alone.run()
+    distilled.run()
+    assert _distance_to(teacher, distilled) < 0.7 * _distance_to(teacher, alone)
+    last = {name: json.loads((tmp_path / name / "train_log-temporal.jsonl").read_text()
+                             .splitlines()[-1]) for name in ("alone", "distilled")}
+    assert last["distilled"]["distill"] > 0 and "distill" not in last["alone"]
+
+
+def test_distillation_needs_a_run_to_learn_from_and_the_same_weight_to_resume(
+        tiny_data, tmp_path) -> None:
+    with pytest.raises(InputError, match="give --init-from"):
+        _cfg(lambda_distill=10.0).validate()
+    with pytest.raises(InputError, match="must not be negative"):
+        _cfg(lambda_distill=-1.0).validate()
+    source = tmp_path / "src"
+    Trainer(tiny_data, source, _cfg(iters=2), progress=False).run()
+    run = tmp_path / "r"
+    partial = Trainer(tiny_data, run, _cfg(init_from=str(source), lambda_distill=10.0),
+                      progress=False)
+    partial._step(partial._batch())
+    partial.step += 1
+    partial._save()
+    with pytest.raises(InputError, match="different lambda_distill"):
+        Trainer(tiny_data, run, _cfg(init_from=str(source)), resume=True, progress=False)
+    Trainer(tiny_data, run, _cfg(init_from=str(source), lambda_distill=10.0), resume=True,
+            progress=False).run()
+    assert load_checkpoint(checkpoint_path(run, "temporal"))["step"] == 6
+
+
 def test_a_deadline_shortens_the_stage_and_a_resume_continues_the_shorter_one(
         tiny_data: Path, tmp_path: Path) -> None:
     import time

@@ -39,6 +39,9 @@ RECIPE_STEPS: dict[str, int] = {"global": 13500, "temporal": 1500, "live-tempora
                                  "face": 3000}
 # stages that start from a trained generator
 FINE_TUNES = ("temporal", "live-temporal", "face")
+# the thinned stage also imitates the cpu-rt generator it starts from, with this weight
+# (the real frame's L1 has 50: TrainConfig.lambda_l1)
+LIVE_DISTILL = 50.0
 MAX_GROWTH = 3.0  # a budget grows the global stage to at most this times its recipe length
 SAFETY = 0.05  # share of the training time kept back for machines slower than timed
 MIN_SCALE_WARN = 0.25  # below this share of the recipe the avatar will be rough
@@ -69,6 +72,7 @@ class StageSpec:
     run: str  # its run folder, relative to the work folder
     steps: int  # its length
     init_from: str | None = None  # run folder it starts from (thinned), relative
+    distill: float = 0.0  # weight of the L1 loss to init_from's own output (TrainConfig)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,7 +90,8 @@ def recipe(preset: str) -> list[StageSpec]:
         return [StageSpec("global", "cpu-rt", "global", rt, RECIPE_STEPS["global"]),
                 StageSpec("temporal", "cpu-rt", "temporal", rt, RECIPE_STEPS["temporal"]),
                 StageSpec("live-temporal", preset, "temporal", FINAL_RUN,
-                          RECIPE_STEPS["live-temporal"], init_from=rt),
+                          RECIPE_STEPS["live-temporal"], init_from=rt,
+                          distill=LIVE_DISTILL),
                 StageSpec("face", preset, "face", FINAL_RUN, RECIPE_STEPS["face"])]
     if preset == "cpu-rt":
         steps = {k: RECIPE_STEPS[k] for k in ("global", "temporal", "face")}

@@ -266,7 +266,8 @@ class AvatarJob:
             preset=spec.preset, stage=spec.stage, iters=steps, batch=preset.batch,
             checkpoint_every=B.checkpoint_every(per_step, self.o.checkpoint_seconds, steps),
             log_every=B.log_every(per_step, steps), sample_every=B.sample_every(steps),
-            init_from=str(self.o.work / spec.init_from) if spec.init_from else None)
+            init_from=str(self.o.work / spec.init_from) if spec.init_from else None,
+            lambda_distill=spec.distill)
         resume = (run / f"checkpoint-{spec.stage}.pt").exists()
 
         def shortened(new_steps: int) -> None:

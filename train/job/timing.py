@@ -55,7 +55,8 @@ def time_stages(data: Path, folder: Path, specs: list[StageSpec],
         config = TrainConfig(preset=spec.preset, stage=spec.stage, iters=steps,
                              batch=preset.batch, log_every=1, checkpoint_every=steps,
                              sample_every=10 * steps,
-                             init_from=str(folder / spec.init_from) if spec.init_from else None)
+                             init_from=str(folder / spec.init_from) if spec.init_from else None,
+                             lambda_distill=spec.distill)
         started = time.perf_counter()
         trainer = Trainer(data, folder / spec.run, config, progress=False)
         ready = time.perf_counter()
