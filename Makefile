@@ -62,7 +62,8 @@ clean:
 # `dancenow avatar create` does the rest in one resumable job (run it again after an
 # interruption): prepare, time the stages, train (cpu-rt global 13500 steps, temporal 1500
 # from it, then cpu-live thinned from that run and fine-tuned 2500 steps while it also
-# learns that run's output (distillation), its face stage 3000), export, evaluate on the held-out motions, report. BUDGET=45m fits it to a time.
+# learns that run's output (distillation), its face stage 3000), export, evaluate on the
+# held-out motions, report. BUDGET=45m fits it to a time.
 # Work folder: $(AVATAR_DIR) (data/, heldout/, run-cpu-rt/, run/, job.json).
 AVATAR_DIR      ?= out/avatar
 AVATAR_BUNDLE   ?= out/avatars/demo-live

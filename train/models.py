@@ -211,6 +211,14 @@ def evenly_spaced(total: int, wanted: int) -> list[int]:
     return [round(i * (total - 1) / (wanted - 1)) for i in range(wanted)]
 
 
+def widened_to_temporal(state: dict[str, torch.Tensor], config: GeneratorConfig
+                        ) -> tuple[dict[str, torch.Tensor], GeneratorConfig]:
+    """A global generator's weights and config as a temporal generator's (see
+    `temporal_state_from_global`)."""
+    widened = Generator(replace(config, temporal=True))
+    return temporal_state_from_global(state, widened), widened.config
+
+
 def load_thinned(target: Generator, source_state: dict[str, torch.Tensor],
                  source_config: GeneratorConfig) -> list[int]:
     """Load a trained generator into `target`, which may have fewer residual blocks and may
@@ -226,9 +234,7 @@ def load_thinned(target: Generator, source_state: dict[str, torch.Tensor],
     if source_config.temporal and not target.config.temporal:
         raise ValueError("a temporal generator cannot start a global one")
     if not source_config.temporal and target.config.temporal:
-        widened = Generator(replace(source_config, temporal=True))
-        source_state = temporal_state_from_global(source_state, widened)
-        source_config = widened.config
+        source_state, source_config = widened_to_temporal(source_state, source_config)
     source = Generator(source_config)
     source.load_state_dict(source_state)
     src, dst = list(source.net), list(target.net)

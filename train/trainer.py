@@ -52,7 +52,7 @@ from train.models import (
     GeneratorConfig,
     MultiscaleDiscriminator,
     load_thinned,
-    temporal_state_from_global,
+    widened_to_temporal,
 )
 from train.presets import get_preset
 from train.samples import save_sample_grid
@@ -104,6 +104,18 @@ class TrainConfig:
         if self.lambda_distill > 0 and self.init_from is None:
             raise InputError("distillation learns from the generator the stage starts from: "
                              "give --init-from")
+
+
+def saved_setting(train_config: dict, key: str) -> object:
+    """A setting of a checkpoint's `train_config`; checkpoints written before distillation
+    have no `lambda_distill`, and trained without it."""
+    if key == "lambda_distill":
+        return train_config.get(key, 0.0)
+    return train_config[key]
+
+
+def _same_path(a: str | None, b: str | None) -> bool:
+    return (a is None) == (b is None) and (a is None or Path(a).resolve() == Path(b).resolve())
 
 
 def checkpoint_path(run: Path, stage: str) -> Path:
@@ -342,14 +354,12 @@ class Trainer:
         path, ckpt = self._init_checkpoint(run)
         config = GeneratorConfig.from_dict(ckpt["generator_config"])
         state = ckpt["generator"]
-        if self.g_config.temporal and not config.temporal:
-            widened = Generator(replace(config, temporal=True))
-            state = temporal_state_from_global(state, widened)
-            config = widened.config
-        teacher = Generator(config)
         try:
+            if self.g_config.temporal and not config.temporal:
+                state, config = widened_to_temporal(state, config)
+            teacher = Generator(config)
             teacher.load_state_dict(state)
-        except RuntimeError as exc:
+        except (ValueError, RuntimeError) as exc:
             raise InputError(f"cannot distil from {path}: {exc}") from exc
         if config.resolution != self.g_config.resolution:
             raise InputError(f"cannot distil from {path}: it renders {config.resolution}px, "
@@ -437,11 +447,15 @@ class Trainer:
                      self.cfg.iters)
         same_length = () if finished else ("iters",)  # a finished stage may change it
         for key in ("preset", "batch", "lr", "seed", "lambda_distill") + same_length:
-            # (checkpoints from before distillation have no lambda_distill: they had none)
-            if saved.get(key, 0.0) != getattr(self.cfg, key):
+            if saved_setting(saved, key) != getattr(self.cfg, key):
                 raise InputError(f"--resume with a different {key} ({getattr(self.cfg, key)} "
-                                 f"vs {saved[key]} in the checkpoint) would not continue the "
-                                 "same run (a finished stage can be extended with more --iters)")
+                                 f"vs {saved_setting(saved, key)} in the checkpoint) would not "
+                                 "continue the same run (a finished stage can be extended with "
+                                 "more --iters)")
+        if self.cfg.lambda_distill > 0 and not _same_path(saved.get("init_from"),
+                                                          self.cfg.init_from):
+            raise InputError(f"--resume distilling from {self.cfg.init_from}, but the checkpoint "
+                             f"learnt from {saved.get('init_from')}: give the same --init-from")
         if ckpt["data"].get("signature") != self.data.manifest.get("signature"):
             raise InputError(f"{self.data_dir} is not the data {self.ckpt_path} was trained on")
         if ckpt.get("world_size", 1) != self.dist.world:

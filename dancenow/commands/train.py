@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from train.job.budget import LIVE_DISTILL
     from train.presets import PRESETS
     from train.trainer import STAGES, TrainConfig
 
@@ -51,7 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distill", type=float, default=d.lambda_distill, metavar="W",
                    help="with --init-from: weight of an L1 loss to OTHER_RUN's generator's "
                         "own output on the same input (distillation), beside the loss to the "
-                        "real frame (the avatar job uses 200 for cpu-live; default 0: off)")
+                        f"real frame (the avatar job uses {LIVE_DISTILL:g} for cpu-live; "
+                        "default 0: off)")
     p.add_argument("--resume", action="store_true",
                    help="continue the stage's checkpoint in RUN exactly; a finished stage "
                         "given a larger --iters is extended (its schedule restarts); one "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -295,9 +296,35 @@ def test_distillation_needs_a_run_to_learn_from_and_the_same_weight_to_resume(
     partial._save()
     with pytest.raises(InputError, match="different lambda_distill"):
         Trainer(tiny_data, run, _cfg(init_from=str(source)), resume=True, progress=False)
+    other = tmp_path / "other"
+    shutil.copytree(source, other)
+    with pytest.raises(InputError, match="give the same --init-from"):
+        Trainer(tiny_data, run, _cfg(init_from=str(other), lambda_distill=10.0), resume=True,
+                progress=False)
     Trainer(tiny_data, run, _cfg(init_from=str(source), lambda_distill=10.0), resume=True,
             progress=False).run()
     assert load_checkpoint(checkpoint_path(run, "temporal"))["step"] == 6
+    log = (run / "train_log-temporal.jsonl").read_text().splitlines()
+    assert all("distill" in json.loads(line) for line in log)  # the resumed steps too
+
+
+def test_a_checkpoint_from_before_distillation_resumes_without_it(tiny_data, tmp_path) -> None:
+    run = tmp_path / "r"
+    partial = Trainer(tiny_data, run, _cfg(), progress=False)
+    partial._step(partial._batch())
+    partial.step += 1
+    partial._save()
+    path = checkpoint_path(run, "temporal")
+    ckpt = load_checkpoint(path)
+    del ckpt["train_config"]["lambda_distill"]  # as written before distillation existed
+    torch.save(ckpt, path)
+    source = tmp_path / "src"
+    Trainer(tiny_data, source, _cfg(iters=2), progress=False).run()
+    with pytest.raises(InputError, match="different lambda_distill"):
+        Trainer(tiny_data, run, _cfg(init_from=str(source), lambda_distill=10.0),
+                resume=True, progress=False)
+    Trainer(tiny_data, run, _cfg(), resume=True, progress=False).run()
+    assert load_checkpoint(path)["step"] == 6
 
 
 def test_a_deadline_shortens_the_stage_and_a_resume_continues_the_shorter_one(

@@ -44,7 +44,7 @@ from train.job.progress import JobProgress, TrainLogFollower
 from train.job.state import JobState, PhaseClock, WorkLock
 from train.job.timing import TIMING_STEPS, time_stages
 from train.presets import get_preset
-from train.trainer import TrainConfig, Trainer
+from train.trainer import TrainConfig, Trainer, load_checkpoint, saved_setting
 
 log = logging.getLogger(__name__)
 
@@ -262,13 +262,18 @@ class AvatarJob:
         per_step = float(plan["step_seconds"][spec.name])
         preset = get_preset(spec.preset)
         run = self.o.work / spec.run
+        resume = (run / f"checkpoint-{spec.stage}.pt").exists()
+        distill = spec.distill
+        if resume and distill and saved_setting(load_checkpoint(
+                run / f"checkpoint-{spec.stage}.pt")["train_config"], "lambda_distill") == 0:
+            log.warning("%s was started without distillation: it goes on without", spec.name)
+            distill = 0.0
         config = TrainConfig(
             preset=spec.preset, stage=spec.stage, iters=steps, batch=preset.batch,
             checkpoint_every=B.checkpoint_every(per_step, self.o.checkpoint_seconds, steps),
             log_every=B.log_every(per_step, steps), sample_every=B.sample_every(steps),
             init_from=str(self.o.work / spec.init_from) if spec.init_from else None,
-            lambda_distill=spec.distill)
-        resume = (run / f"checkpoint-{spec.stage}.pt").exists()
+            lambda_distill=distill)
 
         def shortened(new_steps: int) -> None:
             plan["steps"][spec.name] = new_steps
