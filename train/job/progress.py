@@ -80,10 +80,15 @@ class JobProgress:
             self._draw()
 
     def replan(self, phases: list[tuple[str, float, int]]) -> None:
-        """The phases still to run, with the plan's estimates and steps."""
+        """The phases still to run, with the plan's estimates and steps. A phase under way
+        that is among them stays the current one, at its new length (a stage its deadline
+        lengthened or shortened); its time is not counted again among the later ones."""
         with self._lock:
             self.phases = phases
-            self.index = -1
+            names = [name for name, _, _ in phases]
+            self.index = names.index(self.name) if self.name in names else -1
+            if self.index >= 0 and self.steps:
+                self.steps = phases[self.index][2]
             self.steps_before = 0
             self.total_steps = sum(steps for _, _, steps in phases)
             if self._bar is not None:
