@@ -38,12 +38,10 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -92,12 +90,6 @@ def unavailable() -> str | None:
     if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
         return "cannot make a network namespace here (unshare -n failed)"
     return None
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 # --- a private Janus -----------------------------------------------------------------------
@@ -305,8 +297,13 @@ class JanusSession:
                 log.info("janus session %s: poll failed: %s", self.session_id, exc)
                 await asyncio.sleep(1.0)
                 continue
-            for event in reply if isinstance(reply, list) else [reply]:
+            events = reply if isinstance(reply, list) else [reply]
+            for event in events:
                 self._event(event)
+            if any(e.get("janus") == "error" and not e.get("transaction") for e in events):
+                # the session itself is refused (gone, or never was): nothing more will come
+                log.warning("janus session %s: %s", self.session_id, events)
+                return
 
     def _event(self, event: dict) -> None:
         kind = event.get("janus")
@@ -526,6 +523,7 @@ async def subscribe(janus_url: str, room: str, seconds: float) -> dict:
     aiortc answers, `start`) and count the video frames decoded in `seconds` from the
     first one: `{"frames", "fps", "first_frame_s", "events"}` or `{"error"}`."""
     times: list[float] = []
+    start = time.monotonic()  # first frames are timed from the subscription's start
     tracks: asyncio.Queue[MediaStreamTrack] = asyncio.Queue()
     pc = RTCPeerConnection()
 
@@ -546,7 +544,6 @@ async def subscribe(janus_url: str, room: str, seconds: float) -> dict:
                 return {"error": f"janus offered nothing: {json.dumps(event)[:300]}"}
             await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
-            start = time.monotonic()
             await janus.send({"request": "start"}, {"type": "answer",
                                                     "sdp": pc.localDescription.sdp})
             track = await asyncio.wait_for(tracks.get(), FIRST_FRAME_TIMEOUT_S)
@@ -557,7 +554,7 @@ async def subscribe(janus_url: str, room: str, seconds: float) -> dict:
                     "events": sorted(set(janus.events))}
         except (JanusError, aiohttp.ClientError, TimeoutError, MediaStreamError,
                 KeyError) as exc:
-            return {**frame_report(times, time.monotonic()), "error": repr(exc),
+            return {**frame_report(times, start), "error": repr(exc),
                     "events": sorted(set(janus.events)) if janus else []}
         finally:
             await pc.close()
@@ -604,6 +601,7 @@ async def chain(server_url: str, front: FrontEnd, front_port: int, seconds: floa
     from benchmarks.reliability import Client
 
     result: dict = {}
+    left_open: int | None = None  # the front end's resources once the session has ended
     async with front_end_running(front, HOST, front_port), aiohttp.ClientSession() as http:
         performer = await Client.start(server_url, "stop")
         try:
@@ -623,17 +621,18 @@ async def chain(server_url: str, front: FrontEnd, front_port: int, seconds: floa
             end = time.monotonic() + 20
             while front.resources and time.monotonic() < end:  # the publisher's DELETE
                 await asyncio.sleep(0.2)
+            left_open = len(front.resources)  # before the front end's own clean-up
             result["rooms_left"] = await _rooms(front.janus_url)
         finally:
             performer.kill()
     result["whip"] = {"posts": front.posts, "deletes": front.deletes,
-                      "left_open": len(front.resources), "errors": front.errors}
+                      "left_open": left_open, "errors": front.errors}
     return result
 
 
 def inside(seconds: float) -> dict:
     """The run itself, in the namespace."""
-    from benchmarks.reliability import serving
+    from benchmarks.reliability import free_port, serving
 
     result: dict = {"seconds": seconds}
     with tempfile.TemporaryDirectory(prefix="dancenow-janus-") as tmp:

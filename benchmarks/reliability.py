@@ -54,7 +54,7 @@ MESSAGE_TIMEOUT_S = 90.0  # a client's next line (a session going live on a busy
 SETTLE_TIMEOUT_S = 15.0  # threads and descriptors coming back after the last session
 
 
-def _free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -113,7 +113,7 @@ def serving(options: list[str], env: dict[str, str] | None = None,
     """`dancenow serve <options>` on a free port of `host` until the block ends (then
     SIGTERM, and SIGKILL if it is still there 10 s later); its log goes to a temporary
     file, shown if it fails to start."""
-    port = _free_port(host)
+    port = free_port(host)
     with tempfile.TemporaryDirectory(prefix="dancenow-serve-") as tmp:
         log_path = Path(tmp) / "serve.log"
         with log_path.open("w") as out:

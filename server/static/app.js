@@ -363,11 +363,12 @@
     viewerPc = null; resources = [];
     showMode(null);
     showWatchLink(null);
-    $("start").disabled = false; $("calibrate").disabled = true; $("stop").disabled = true;
+    $("calibrate").disabled = true; $("stop").disabled = true;
     const token = $("token").value.trim();
     for (const resource of ending) await whep.end(resource, token, false);
     closing.forEach((c) => c && c.close());
     tracks.forEach((t) => t.stop());
+    $("start").disabled = false;  // once the server has let the session go
   }
 
   // The server sends the pose for the overlay only while the overlay is on.
@@ -388,7 +389,9 @@
   // Closing or reloading the tab ends its session at once (a keepalive request outlives
   // the page), so its slot is free for the next start instead of after a timeout.
   window.addEventListener("pagehide", () => {
-    const ending = [...resources].reverse();  // the viewer's first, as in stop()
+    // The viewer's is sent first, as in stop(), but nothing waits for the answers: a
+    // closing page cannot.
+    const ending = [...resources].reverse();
     ending.forEach((r) => whep.end(r, $("token").value.trim(), true));
     resources = [];
     if (!session || ending.length) return;

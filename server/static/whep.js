@@ -35,11 +35,13 @@ window.whep = (() => {
   }
 
   // End a resource; `keepalive` lets it outlive a closing page. Resolves when the
-  // server has answered (or could not be reached).
+  // server has answered, could not be reached, or took more than END_TIMEOUT_MS.
+  const END_TIMEOUT_MS = 5000;
   function end(resource, token, keepalive) {
     if (!resource) return Promise.resolve();
     const headers = token ? {Authorization: "Bearer " + token} : {};
-    return fetch(resource, {method: "DELETE", headers, keepalive: !!keepalive})
+    return fetch(resource, {method: "DELETE", headers, keepalive: !!keepalive,
+                            signal: AbortSignal.timeout(END_TIMEOUT_MS)})
       .then(() => {}, () => {});
   }
 

@@ -62,7 +62,7 @@ def test_the_report_poster_and_manifest(reported: Path) -> None:
     assert img is not None and img.shape == (64, 64, 3)  # the bundle's size (under 256)
     manifest = json.loads((reported / "manifest.json").read_text())
     assert manifest["poster"] == "poster.jpg"
-    assert re.fullmatch(r"64 px, tiny, trained 2 min on 1 video; held-out SSIM \d\.\d\d",
+    assert re.fullmatch(r"64 px, tiny, trained 2 min on 1 video; held-out SSIM \d\.\d\d\d",
                         manifest["description"]), manifest["description"]
     bundle = load_bundle(reported, verify=True)  # the models' checksums still hold
     assert bundle.poster == poster.resolve() and bundle.description == manifest["description"]
@@ -129,7 +129,8 @@ def test_description_without_times_or_metrics(tiny_bundles: dict[str, Path]) -> 
     bundle = load_bundle(tiny_bundles["fp16"])
     assert describe(bundle, {}, None, {}) == "64 px, tiny"
     assert describe(bundle, {"global": 3720}, 3, {"ssim": 0.912}) == \
-        "64 px, tiny, trained 62 min on 3 videos; held-out SSIM 0.91"
+        "64 px, tiny, trained 62 min on 3 videos; held-out SSIM 0.912"
+    assert describe(bundle, {}, None, {"ssim": 0.8969}).endswith("held-out SSIM 0.897")
 
 
 def test_a_poster_must_be_a_plain_image_file_of_the_bundle(tmp_path: Path) -> None:
