@@ -22,20 +22,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import netns
+
 log = logging.getLogger("benchmarks.interop")
 ROOT = Path(__file__).resolve().parents[1]
 GST_PYTHON = "/usr/bin/python3"  # the system's Python, with PyGObject
-NETNS_SETUP = ("ip link set lo up && ip link add dn0 type veth peer name dn1 && "
-               "ip addr add 10.77.0.1/24 dev dn0 && ip addr add 10.77.0.2/24 dev dn1 && "
-               "ip link set dn0 up && ip link set dn1 up")
+NETNS_SETUP = netns.veth_setup(("dn0", "dn1"), ("10.77.0.1", "10.77.0.2"))
 HOST = "10.77.0.1"
 TOKEN = "interop-token"  # the run's server token (the namespace reaches nothing else)
 SENDER_NAMES = {"gstreamer": "GStreamer", "ffmpeg": "FFmpeg"}
@@ -51,13 +49,9 @@ SENDERS = tuple(SENDER_NAMES)
 
 def unavailable() -> str | None:
     """Why the interop run cannot happen here (None when it can)."""
-    if os.geteuid() != 0:
-        return "needs root for a network namespace (unshare -n)"
-    for tool in ("unshare", "ip"):
-        if shutil.which(tool) is None:
-            return f"needs {tool} (util-linux, iproute2)"
-    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
-        return "cannot make a network namespace here (unshare -n failed)"
+    why = netns.unavailable()
+    if why:
+        return why
     probe = subprocess.run(
         [GST_PYTHON, "-c", "import gi; gi.require_version('GstWebRTC', '1.0'); "
          "from gi.repository import Gst, GstWebRTC; Gst.init(None); "
@@ -198,12 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     if why:
         print(json.dumps({"error": why}))
         return 2
-    command = f"{NETNS_SETUP} && exec {sys.executable} -m benchmarks.interop --inside " \
-              f"--seconds {args.seconds} --sender {args.sender}"
-    done = subprocess.run(["unshare", "-n", "bash", "-c", command], cwd=ROOT,
-                          capture_output=True, text=True, timeout=args.seconds + 300)
-    lines = [x for x in done.stdout.splitlines() if x.startswith("{")]
-    result = json.loads(lines[-1]) if lines else {"error": done.stderr[-2000:]}
+    result = netns.run_inside(NETNS_SETUP, "benchmarks.interop",
+                              ["--seconds", str(args.seconds), "--sender", args.sender],
+                              timeout=args.seconds + 300)
     print(json.dumps(result))
     if args.out:
         from benchmarks.report import command_line, write_results

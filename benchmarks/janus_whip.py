@@ -34,10 +34,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -53,15 +51,14 @@ from aiohttp import web
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from benchmarks import netns
+
 log = logging.getLogger("benchmarks.janus_whip")
-ROOT = Path(__file__).resolve().parents[1]
 JANUS = "janus"
 JANUS_LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
 PLUGIN = "libjanus_videoroom.so"
 TRANSPORT = "libjanus_http.so"
-NETNS_SETUP = ("ip link set lo up && ip link add dj0 type veth peer name dj1 && "
-               "ip addr add 10.78.0.1/24 dev dj0 && ip addr add 10.78.0.2/24 dev dj1 && "
-               "ip link set dj0 up && ip link set dj1 up")
+NETNS_SETUP = netns.veth_setup(("dj0", "dj1"), ("10.78.0.1", "10.78.0.2"))
 HOST = "10.78.0.1"  # dancenow, the front end and Janus's ICE candidates
 JANUS_HTTP_HOST = "127.0.0.1"  # Janus's HTTP API, for the front end and the subscriber only
 TOKEN = "janus-whip-token"  # the front end's bearer token (the namespace reaches nothing else)
@@ -82,14 +79,7 @@ def unavailable() -> str | None:
     for name in (f"plugins/{PLUGIN}", f"transports/{TRANSPORT}"):
         if not (JANUS_LIB / name).exists():
             return f"needs Janus's {name} under {JANUS_LIB}"
-    if os.geteuid() != 0:
-        return "needs root for a network namespace (unshare -n)"
-    for tool in ("unshare", "ip"):
-        if shutil.which(tool) is None:
-            return f"needs {tool} (util-linux, iproute2)"
-    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
-        return "cannot make a network namespace here (unshare -n failed)"
-    return None
+    return netns.unavailable()
 
 
 # --- a private Janus -----------------------------------------------------------------------
@@ -174,6 +164,8 @@ def janus_running(folder: Path, http_host: str, http_port: int,
                   ice_ip: str) -> Iterator[JanusProcess]:
     """Janus with its configuration in `folder` (logging to `folder/janus.log`) until the
     block ends; then SIGTERM to the process started here, and SIGKILL 10 s later."""
+    from benchmarks.reliability import stop_process
+
     main = janus_config(folder, http_host, http_port, ice_ip)
     log_path = folder / "janus.log"
     proc = subprocess.Popen(
@@ -193,12 +185,7 @@ def janus_running(folder: Path, http_host: str, http_port: int,
         log.info("janus %s is up at %s", info.get("version_string"), janus.url)
         yield janus
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
 
 
 # --- Janus's HTTP API --------------------------------------------------------------------
@@ -691,12 +678,8 @@ def main(argv: list[str] | None = None) -> int:
     if why:
         print(json.dumps({"error": why}))
         return 2
-    command = f"{NETNS_SETUP} && exec {sys.executable} -m benchmarks.janus_whip --inside " \
-              f"--seconds {args.seconds}"
-    done = subprocess.run(["unshare", "-n", "bash", "-c", command], cwd=ROOT,
-                          capture_output=True, text=True, timeout=args.seconds + 300)
-    lines = [x for x in done.stdout.splitlines() if x.startswith("{")]
-    result = json.loads(lines[-1]) if lines else {"error": done.stderr[-2000:]}
+    result = netns.run_inside(NETNS_SETUP, "benchmarks.janus_whip",
+                              ["--seconds", str(args.seconds)], timeout=args.seconds + 300)
     print(json.dumps(result))
     if args.out:
         from benchmarks.report import command_line, write_results

@@ -107,6 +107,17 @@ def _wait_listening(server: ServerProcess, log_path: Path) -> None:
     raise TimeoutError(f"dancenow serve did not listen within {START_TIMEOUT_S:.0f} s")
 
 
+def stop_process(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM to a process started here, and SIGKILL if it is still there `grace_s`
+    later."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(grace_s)
+
+
 @contextlib.contextmanager
 def serving(options: list[str], env: dict[str, str] | None = None,
             host: str = "127.0.0.1") -> Iterator[ServerProcess]:
@@ -127,12 +138,7 @@ def serving(options: list[str], env: dict[str, str] | None = None,
             _wait_listening(server, log_path)
             yield server
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop_process(proc)
 
 
 class Client:
