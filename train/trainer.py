@@ -270,12 +270,14 @@ class Trainer:
         checkpoint = load_checkpoint(self.ckpt_path) if resume and self.ckpt_path.exists() \
             else None
         self._build(checkpoint)
-        if checkpoint is None and config.init_from is not None:
-            self._start_from_run(Path(config.init_from))
+        # the other run's checkpoint, read once: to start from, to learn from, or both
+        init = self._init_checkpoint(Path(config.init_from)) if config.init_from is not None \
+            and (checkpoint is None or config.lambda_distill > 0) else None
+        if checkpoint is None and init is not None:
+            self._start_from_run(*init)
         elif checkpoint is None and config.stage == "temporal" and config.warm_start:
             self._warm_start_from_global()
-        self.teacher = (self._load_teacher(Path(config.init_from))
-                        if config.lambda_distill > 0 else None)
+        self.teacher = self._load_teacher(*init) if config.lambda_distill > 0 else None
         self.rng = np.random.default_rng([config.seed, self.dist.rank])
         if checkpoint is not None:
             self._load(checkpoint)
@@ -347,11 +349,10 @@ class Trainer:
         _require_finished(ckpt, path, "finish it before starting another run from it")
         return path, ckpt
 
-    def _load_teacher(self, run: Path) -> Generator:
+    def _load_teacher(self, path: Path, ckpt: dict) -> Generator:
         """The `init_from` generator as it was trained (not thinned), frozen: the stage's
         distillation target. A global one is widened to take the previous frame as
         `load_thinned` does, so it answers the same input as the stage's generator."""
-        path, ckpt = self._init_checkpoint(run)
         config = GeneratorConfig.from_dict(ckpt["generator_config"])
         state = ckpt["generator"]
         try:
@@ -368,11 +369,10 @@ class Trainer:
                  self.cfg.lambda_distill)
         return teacher.to(self.device).eval().requires_grad_(False)
 
-    def _start_from_run(self, run: Path) -> None:
+    def _start_from_run(self, path: Path, ckpt: dict) -> None:
         """Start the generator (thinned to this preset's residual blocks) and, where their
         shapes match, the discriminators from another run's finished temporal or global
-        stage (see `load_thinned`)."""
-        path, ckpt = self._init_checkpoint(run)
+        stage (`path`, read as `ckpt`; see `load_thinned`)."""
         try:
             kept = load_thinned(self.g, ckpt["generator"],
                                 GeneratorConfig.from_dict(ckpt["generator_config"]))
