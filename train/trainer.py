@@ -16,6 +16,10 @@ Such a stage can also learn from that generator as it is (`lambda_distill`): an 
 to its output on the same input, beside the loss to the real frame (knowledge
 distillation: the thinner network imitates the wider one, whose output it can reach).
 
+A step runs in `precision` (`train.precision`): `auto` is bfloat16 autocast where the
+hardware multiplies it natively (AMX, sm80+), float32 elsewhere; the weights and the
+checkpoints are float32 either way.
+
 Checkpoints are written atomically (temporary file, then rename) every
 `checkpoint_every` steps and at the end, and hold the model configs, weights,
 optimizer states, the step and every random state, so `resume` continues exactly
@@ -43,6 +47,7 @@ from tqdm import tqdm
 
 from engine.errors import InputError
 from train import losses
+from train import precision as step_precision
 from train.data import PreparedData
 from train.models import (
     DiscriminatorConfig,
@@ -84,6 +89,9 @@ class TrainConfig:
     # weight of the L1 loss to the `init_from` generator's own output (distillation);
     # 0 trains on the real frames alone
     lambda_distill: float = 0.0
+    # arithmetic of a step: auto | fp32 | bf16 (train.precision); not part of what a resume
+    # must match
+    precision: str = "auto"
     seed: int = 0  # everything random derives from it
     checkpoint_every: int = 500  # steps between checkpoints
     sample_every: int = 500  # steps between sample grids
@@ -99,6 +107,9 @@ class TrainConfig:
         if self.init_from is not None and self.stage == "face":
             raise InputError("the face stage trains on top of its run's generator; start the "
                              "global or temporal stage from another run instead")
+        if self.precision not in step_precision.PRECISIONS:
+            raise InputError(f"unknown precision {self.precision!r}; choose from "
+                             f"{', '.join(step_precision.PRECISIONS)}")
         if self.lambda_distill < 0:
             raise InputError("lambda_distill must not be negative")
         if self.lambda_distill > 0 and self.init_from is None:
@@ -246,6 +257,7 @@ class Trainer:
         self.progress = progress
         self.dist = _Distributed()
         self.device = self.dist.device()
+        self.precision = step_precision.resolve(config.precision, self.device)
         self.data = PreparedData(self.data_dir)
         self.preset = get_preset(config.preset)
         if self.data.size != self.preset.generator.resolution:
@@ -566,7 +578,7 @@ class Trainer:
         loss_g.backward()
         self._freeze_discriminators(False)
         self.opt_g.step()
-        self._last_sample = (labels[-1], fake[-1].detach(), reals[-1])
+        self._last_sample = (labels[-1], fake[-1].detach().float(), reals[-1])
         return {"d": loss_d.item(), "g_adv": adv.item(), "fm": fm.item(), "l1": l1.item(), **out}
 
     def _teacher_frames(self, labels: list[torch.Tensor], fake: list[torch.Tensor]
@@ -613,7 +625,7 @@ class Trainer:
         loss_g.backward()
         self._freeze_discriminators(False)
         self.opt_g.step()
-        self._last_sample = (lab_c, refined.detach(), real_c)
+        self._last_sample = (lab_c, refined.detach().float(), real_c)
         return {"d": loss_d.item(), "g_adv": adv.item(), "fm": fm.item(), "l1": l1.item(),
                 "l1_before": F.l1_loss(gen_c, real_c).item()}
 
@@ -625,8 +637,9 @@ class Trainer:
             return self.ckpt_path
         if self.dist.main:
             (self.run_dir / f"train_config-{cfg.stage}.json").write_text(json.dumps(
-                {"stage": cfg.stage, "config": asdict(cfg), "data": str(self.data_dir)},
-                indent=2))
+                {"stage": cfg.stage, "config": asdict(cfg), "data": str(self.data_dir),
+                 "precision": self.precision}, indent=2))
+        log.info("%s stage: steps in %s on %s", cfg.stage, self.precision, self.device)
         bar = tqdm(total=cfg.iters, initial=self.step, desc=f"train {cfg.stage}", unit="step",
                    disable=not (self.progress and self.dist.main))
         log_path = self.run_dir / f"train_log-{cfg.stage}.jsonl"
@@ -641,7 +654,8 @@ class Trainer:
                 for opt in (self.opt_g, self.opt_d):
                     for group in opt.param_groups:
                         group["lr"] = lr
-                stats = self._step(self._batch())
+                with step_precision.autocast(self.precision, self.device):
+                    stats = self._step(self._batch())
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()}, refresh=False)

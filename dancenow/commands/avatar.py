@@ -51,6 +51,7 @@ of the job only.
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from export.onnx_steps import PRECISIONS
+    from train.precision import PRECISIONS as TRAIN_PRECISIONS
     from train.presets import PRESETS
 
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True,
@@ -82,6 +83,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "loses")
     c.add_argument("--precision", default="fp16", choices=PRECISIONS,
                    help="arithmetic inside the exported graphs")
+    c.add_argument("--train-precision", default="auto", choices=TRAIN_PRECISIONS,
+                   help="arithmetic of the training steps: bf16 autocast or fp32; auto "
+                        "(default) is bf16 where the hardware multiplies it natively (a CPU "
+                        "with AMX, a GPU of compute capability 8.0+), fp32 elsewhere")
     c.add_argument("--backend", default="ort-cpu",
                    help="runner the bundle is evaluated on (ort-cpu, ort-cuda, ort-trt, trt, "
                         "torch)")
@@ -112,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset, budget=parse_budget(args.budget) if args.budget else None,
         heldout=tuple(Path(v) for v in args.heldout or ()),
         checkpoint_seconds=args.checkpoint_seconds, precision=args.precision,
+        train_precision=args.train_precision,
         backend=args.backend, resume=args.resume, bar=args.progress)
     report = AvatarJob(options, _export).run()
     log.info("report: %s", report)

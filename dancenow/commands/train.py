@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from train.job.budget import LIVE_DISTILL
+    from train.precision import PRECISIONS
     from train.presets import PRESETS
     from train.trainer import STAGES, TrainConfig
 
@@ -54,6 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "own output on the same input (distillation), beside the loss to the "
                         f"real frame (the avatar job uses {LIVE_DISTILL:g} for cpu-live; "
                         "default 0: off)")
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="arithmetic of a step: bf16 autocast (weights stay float32) or fp32; "
+                        "auto (default) is bf16 where the hardware multiplies it natively "
+                        "(a CPU with AMX, a GPU of compute capability 8.0+) and fp32 elsewhere")
     p.add_argument("--resume", action="store_true",
                    help="continue the stage's checkpoint in RUN exactly; a finished stage "
                         "given a larger --iters is extended (its schedule restarts); one "
@@ -73,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
                          lr=args.lr, seed=args.seed, lambda_face_l1=args.face_l1,
                          checkpoint_every=args.checkpoint_every,
                          sample_every=args.sample_every, warm_start=args.warm_start,
-                         init_from=args.init_from, lambda_distill=args.distill)
+                         init_from=args.init_from, lambda_distill=args.distill,
+                         precision=args.precision)
     path = Trainer(args.data, args.output, config, resume=args.resume,
                    progress=args.progress).run()
     log.info("trained %s: %s", args.stage, path)

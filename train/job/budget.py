@@ -44,7 +44,8 @@ FINE_TUNES = ("temporal", "live-temporal", "face")
 # gave the thinned generator SSIM 0.890, 0.895 and 0.897 at 1524 steps (README)
 LIVE_DISTILL = 200.0
 MAX_GROWTH = 3.0  # a budget grows the global stage to at most this times its recipe length
-SAFETY = 0.05  # share of the training time kept back for machines slower than timed
+SAFETY = 0.02  # share of the time kept back for estimates that come out short (each
+# stage's deadline already shortens a stage that runs slower than timed)
 MIN_SCALE_WARN = 0.25  # below this share of the recipe the avatar will be rough
 
 # Estimates of the job's other phases on a CPU, from this machine's measurements:

@@ -68,6 +68,7 @@ class JobOptions:
     heldout: tuple[Path, ...] = ()  # whole videos held out instead of each video's end
     checkpoint_seconds: float = 60.0  # an interruption loses at most about this much
     precision: str = "fp16"  # of the exported bundle
+    train_precision: str = "auto"  # of the training steps (train.precision)
     backend: str = "ort-cpu"  # the evaluation's runner
     resume: bool = False  # a job must exist in the work folder
     bar: bool = False  # a one-line display on the terminal (else log lines)
@@ -132,7 +133,7 @@ class AvatarJob:
             if not state.done("timing"):
                 with self._phase(state, "timing"):
                     per_step, setup = time_stages(self.data, self.o.work / "timing",
-                                                  self.specs)
+                                                  self.specs, self.o.train_precision)
                     state.data["timing"] = {"seconds_per_step": per_step,
                                             "setup_seconds": setup, "steps": TIMING_STEPS}
             if "plan" not in state.data:
@@ -273,7 +274,7 @@ class AvatarJob:
             checkpoint_every=B.checkpoint_every(per_step, self.o.checkpoint_seconds, steps),
             log_every=B.log_every(per_step, steps), sample_every=B.sample_every(steps),
             init_from=str(self.o.work / spec.init_from) if spec.init_from else None,
-            lambda_distill=distill)
+            lambda_distill=distill, precision=self.o.train_precision)
 
         def shortened(new_steps: int) -> None:
             plan["steps"][spec.name] = new_steps

@@ -45,9 +45,10 @@ def seconds_per_step(log_lines: list[dict], warmup: int = WARMUP) -> float:
     return elapsed[steps[-1]] / steps[-1]
 
 
-def time_stages(data: Path, folder: Path, specs: list[StageSpec],
+def time_stages(data: Path, folder: Path, specs: list[StageSpec], precision: str = "auto",
                 steps: int = TIMING_STEPS) -> tuple[dict[str, float], dict[str, float]]:
-    """(seconds per step, seconds of set-up) per stage, measured in `folder` (replaced)."""
+    """(seconds per step, seconds of set-up) per stage in `precision` (the training's),
+    measured in `folder` (replaced)."""
     shutil.rmtree(folder, ignore_errors=True)
     per_step, setup = {}, {}
     for spec in specs:
@@ -56,7 +57,7 @@ def time_stages(data: Path, folder: Path, specs: list[StageSpec],
                              batch=preset.batch, log_every=1, checkpoint_every=steps,
                              sample_every=10 * steps,
                              init_from=str(folder / spec.init_from) if spec.init_from else None,
-                             lambda_distill=spec.distill)
+                             lambda_distill=spec.distill, precision=precision)
         started = time.perf_counter()
         trainer = Trainer(data, folder / spec.run, config, progress=False)
         ready = time.perf_counter()

@@ -1,0 +1,56 @@
+"""The arithmetic a training step runs in: float32, or bfloat16 autocast.
+
+Under bfloat16 autocast the convolutions and matrix products run in bfloat16 while the
+weights, the optimizer state, the normalizations and the losses stay float32, so a
+checkpoint is the same whichever was used (and a run may resume in the other). It pays
+only where the hardware multiplies bfloat16 natively: a CPU with AMX tiles (Intel Xeon
+4th generation and later) or a CUDA GPU of compute capability 8.0 or later. There
+`auto` chooses it; elsewhere `auto` is float32, which is always correct.
+
+On this project's 2-core Xeon with AMX, a `cpu-rt` global step took 0.149 s in bfloat16
+against 0.234 s in float32 (README, "Training in bfloat16").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import torch
+
+from engine.errors import InputError
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` multiplies bfloat16 in hardware (AMX on a CPU, sm80+ on CUDA)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type == "cpu":
+        amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+        return bool(amx is not None and amx())
+    return False
+
+
+def resolve(precision: str, device: torch.device) -> str:
+    """`fp32` or `bf16`: what `precision` (one of `PRECISIONS`) means on `device`."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; choose from "
+                         f"{', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
+@contextlib.contextmanager
+def autocast(precision: str, device: torch.device) -> Iterator[None]:
+    """Run the enclosed forward and backward passes in `precision` (already resolved)."""
+    if precision == "bf16":
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            yield
+    else:
+        yield
