@@ -90,26 +90,47 @@ def _sender(kind: str, url: str, clip: Path, seconds: float) -> subprocess.Popen
                              "--token", TOKEN], cwd=ROOT, stdout=subprocess.PIPE, text=True)
 
 
-def _stream_of_the_session(url: str, sender: subprocess.Popen, timeout: float) -> str | None:
-    """The stream of the server's one session once its video arrives (from `/stats`);
-    None when the sender has given up or `timeout` seconds passed."""
+def _sessions(url: str) -> list[dict]:
+    """The server's sessions from `/stats` (none when it does not answer in time)."""
     import urllib.request
 
     request = urllib.request.Request(f"{url}stats",
                                      headers={"Authorization": f"Bearer {TOKEN}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as res:
+            return json.loads(res.read())["sessions"]
+    except (OSError, ValueError) as exc:  # a busy server answers on the next poll
+        log.info("/stats: %s", exc)
+        return []
+
+
+def _stream_of_the_session(url: str, sender: subprocess.Popen, timeout: float) -> str | None:
+    """The stream of the server's one session once its video arrives (from `/stats`);
+    None when the sender has given up or `timeout` seconds passed."""
     end = time.monotonic() + timeout
     while time.monotonic() < end and sender.poll() is None:
-        try:
-            with urllib.request.urlopen(request, timeout=5) as res:
-                sessions = json.loads(res.read())["sessions"]
-        except (OSError, ValueError) as exc:  # a busy server answers on the next poll
-            log.info("/stats: %s", exc)
-            sessions = []
-        live = [s for s in sessions if s.get("frames_in")]
+        live = [s for s in _sessions(url) if s.get("frames_in")]
         if live:
             return live[0]["stream"]
         time.sleep(0.5)
     return None
+
+
+SERVER_FIELDS = ("fps_in", "fps_out", "frames_in", "frames_out", "dropped", "decoder_shed",
+                 "stale_skipped", "viewer_encode_ms", "frames_sent")
+
+
+def _server_view(url: str, stream: str) -> dict | None:
+    """Where the session's frames went, from the server's side: its input and output rates
+    over the last seconds, the frames it dropped (pipeline slots, the decoder's backlog,
+    stale frames) and each stage's p50 ms."""
+    session = next((s for s in _sessions(url) if s.get("stream") == stream), None)
+    if session is None:
+        return None
+    view = {k: session.get(k) for k in SERVER_FIELDS}
+    view["stages_p50_ms"] = {name: v["p50_ms"] for name, v in
+                             (session.get("stages") or {}).items() if v}
+    return view
 
 
 def inside(seconds: float, env: dict[str, str], sender_kind: str = "gstreamer") -> dict:
@@ -144,6 +165,7 @@ def inside(seconds: float, env: dict[str, str], sender_kind: str = "gstreamer") 
                         capture_output=True, text=True, timeout=seconds + 60)
                     lines = [json.loads(x) for x in player.stdout.splitlines() if x.strip()]
                     result["whep"] = lines[-1] if lines else {"error": player.stderr[-500:]}
+                    result["server"] = _server_view(server.url, stream)
             finally:
                 sender.terminate()
                 try:
@@ -171,7 +193,21 @@ def markdown(report: dict) -> str:
         "server sends VP8.", "",
         "| player frames | player fps | first frame after | error |", "|---|---|---|---|",
         f"| {whep.get('frames')} | {whep.get('fps')} | {whep.get('first_frame_s')} s | "
-        f"{whep.get('error') or r.get('error') or '-'} |", ""])
+        f"{whep.get('error') or r.get('error') or '-'} |", "",
+        *_server_table(r.get("server"))])
+
+
+def _server_table(view: dict | None) -> list[str]:
+    if not view:
+        return []
+    stages = ", ".join(f"{k} {v}" for k, v in view["stages_p50_ms"].items())
+    return ["The server's side at the player's end (rates over its last seconds):", "",
+            "| fps in | fps out | frames in / out | dropped in the pipeline | shed by the "
+            "decoder | stale skipped | viewer encode ms | stage p50 ms |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {view['fps_in']} | {view['fps_out']} | {view['frames_in']} / "
+            f"{view['frames_out']} | {view['dropped']} | {view['decoder_shed']} | "
+            f"{view['stale_skipped']} | {view['viewer_encode_ms']} | {stages} |", ""]
 
 
 def main(argv: list[str] | None = None) -> int:

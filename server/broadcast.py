@@ -1,17 +1,21 @@
-"""A session's avatar for its audience: each finished frame rendered once, encoded once per
-codec, and the same encoded frames sent to every viewer.
+"""A session's avatar for the performer and its audience: each finished frame rendered
+once, encoded once per codec, and the same encoded frames sent to every receiver.
 
 aiortc sends what a track gives it: frames, which each sender encodes on its own, or
-encoded packets, which it only packetizes (`RTCRtpSender`, `Encoder.pack`). The viewers'
-tracks give packets, so a viewer costs packetizing, encryption and sending, not an
-encoder: `Broadcast` keeps one `SharedEncoder` per codec the viewers negotiated.
+encoded packets, which it only packetizes (`RTCRtpSender`, `Encoder.pack`). The tracks
+here give packets, so a receiver costs packetizing, encryption and sending, not an
+encoder: `Broadcast` keeps one `SharedEncoder` per codec its tracks negotiated. The
+performer's own track (the one-connection path) is one of them, so a viewer watching in
+the performer's codec adds no encoding at all.
 
 * The newest frame wins: while the encoder works, newer frames replace older ones.
-* A viewer starts at a keyframe (asked for when it joins). One that falls
-  `VIEWER_QUEUE` packets behind drops what it holds and waits for the next keyframe,
-  which it asks for, so it never decodes a broken picture. Every `KEYFRAME_EVERY` seconds
-  a keyframe comes anyway (a viewer that lost packets recovers by then).
-* `finish` ends every viewer's track.
+* A track starts at a keyframe (asked for when it joins). One that falls `VIEWER_QUEUE`
+  packets behind drops what it holds and waits for the next keyframe, which it asks for,
+  so it never decodes a broken picture. A receiver's picture loss indication (RTCP PLI or
+  FIR, `forward_keyframe_requests`) asks for one too, at most one every
+  `KEYFRAME_MIN_GAP` seconds whoever asks; every `KEYFRAME_EVERY` seconds one comes
+  anyway.
+* `finish` ends every track.
 
 The performer's audio goes to the viewers through `audio` (`server.audio`), timed by
 `latency()`.
@@ -25,8 +29,10 @@ import fractions
 import logging
 import statistics
 import time
+from collections.abc import Callable
 
 import av
+from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from engine.pipeline import LiveFrame
@@ -37,6 +43,7 @@ from server.tracks import VIDEO_CLOCK, FrameStamper
 log = logging.getLogger(__name__)
 
 KEYFRAME_EVERY = 2.0  # seconds between keyframes without a request
+KEYFRAME_MIN_GAP = 0.25  # seconds between keyframes asked for by receivers' loss reports
 VIEWER_QUEUE = 30  # encoded frames a viewer may fall behind before it starts over
 BITRATE = 1_500_000  # bits a second of the shared encoders
 # PyAV encoder and options per negotiated codec: realtime, no frames held back
@@ -68,9 +75,17 @@ class SharedEncoder:
         context.bit_rate = self.bitrate
         context.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         context.options = dict(options)
+        # one thread up to 640x480 (aiortc's own rule): its threads would take the CPUs
+        # the pipeline renders on, and they inherit the name of the pool thread that
+        # opened them
+        context.thread_count = 1 if frame.width * frame.height <= 640 * 480 else 2
         if self.codec == "video/h264":
             context.profile = "Baseline"
         return context
+
+    def close(self) -> None:
+        """Free the codec and its threads (the next frame would open a new one)."""
+        self._context = None
 
     def encode(self, frame: av.VideoFrame, keyframe: bool) -> list[av.Packet]:
         start = time.perf_counter()
@@ -91,13 +106,15 @@ class SharedEncoder:
 
 
 class ViewerTrack(MediaStreamTrack):
-    """The avatar as one viewer receives it: encoded packets from the stream's encoder."""
+    """The avatar as one receiver gets it (a viewer, or the performer on its own
+    connection): encoded packets from the stream's encoder."""
 
     kind = "video"
 
-    def __init__(self, broadcast: Broadcast) -> None:
+    def __init__(self, broadcast: Broadcast, performer: bool = False) -> None:
         super().__init__()
         self.broadcast = broadcast
+        self.performer = performer  # the performer's own track, not counted as a viewer
         self.codec: str | None = None  # set when attached
         self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue()
         self.waiting_for_keyframe = True
@@ -144,15 +161,18 @@ class ViewerTrack(MediaStreamTrack):
 class Broadcast:
     """The frames of one stream, encoded once per codec, for its viewers' tracks."""
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream
+        self._clock = clock  # seconds, for the keyframes' timing
         self._viewers: set[ViewerTrack] = set()
         self._encoders: dict[str, SharedEncoder] = {}
         self._slot: LatestSlot[LiveFrame] = LatestSlot()
         self._worker: asyncio.Task | None = None
         self._stamp = FrameStamper()
-        self._last_keyframe = 0.0
-        self.keyframe_wanted = True
+        self._last_keyframe = -KEYFRAME_EVERY
+        self.keyframe_wanted = True  # at once: a track joined or fell behind
+        self.keyframe_requested = False  # by a receiver's loss report: within the gap
+        self.keyframe_requests = 0  # loss reports heard
         self.finished = False
         self.frames = 0  # frames encoded for the viewers
         # seconds from a camera frame's arrival to its avatar reaching the viewers
@@ -166,11 +186,18 @@ class Broadcast:
 
     @property
     def viewers(self) -> int:
-        return len(self._viewers)
+        """The stream's viewers (the performer's own track is not one)."""
+        return sum(not t.performer for t in self._viewers)
 
-    def track(self) -> ViewerTrack:
-        """A viewer's track, to attach once its codec is negotiated."""
-        return ViewerTrack(self)
+    def track(self, performer: bool = False) -> ViewerTrack:
+        """A receiver's track, to attach once its codec is negotiated."""
+        return ViewerTrack(self, performer)
+
+    def request_keyframe(self) -> None:
+        """A receiver lost a picture: the next keyframe comes within `KEYFRAME_MIN_GAP`
+        of the last one."""
+        self.keyframe_requests += 1
+        self.keyframe_requested = True
 
     def attach(self, track: ViewerTrack, codec: str) -> None:
         """Start sending to `track` in `codec` (e.g. "video/vp8"), from a keyframe; a
@@ -192,7 +219,7 @@ class Broadcast:
         self._viewers.discard(track)
 
     async def publish(self, frame: LiveFrame) -> None:
-        """The newest frame for the viewers (encoded in the background)."""
+        """The newest frame for the tracks (encoded in the background)."""
         if self._viewers and not self._slot.closed:
             self._slot.put(frame)
         elif frame.captured is not None:  # no viewers: the latency up to here
@@ -201,13 +228,19 @@ class Broadcast:
     async def _encode_task(self) -> None:
         loop = asyncio.get_running_loop()
         while (frame := await self._slot.get()) is not None:
-            codecs = {t.codec for t in self._viewers}
+            # the performer's codec first: its frames wait for no other encoder
+            codecs = sorted({t.codec for t in self._viewers},
+                            key=lambda c: not any(t.performer and t.codec == c
+                                                  for t in self._viewers))
             if not codecs:
                 continue
-            now = time.monotonic()
-            keyframe = self.keyframe_wanted or now - self._last_keyframe >= KEYFRAME_EVERY
+            now = self._clock()
+            since = now - self._last_keyframe
+            keyframe = (self.keyframe_wanted or since >= KEYFRAME_EVERY
+                        or (self.keyframe_requested and since >= KEYFRAME_MIN_GAP))
             if keyframe:
-                self.keyframe_wanted, self._last_keyframe = False, now
+                self._last_keyframe = now
+                self.keyframe_wanted = self.keyframe_requested = False
             video = self._stamp(frame)
             for codec in codecs:
                 encoder = self._encoders[codec]
@@ -219,9 +252,12 @@ class Broadcast:
             if frame.captured is not None:
                 self._latencies.append(time.perf_counter() - frame.captured)
             self.frames += 1
+        for encoder in self._encoders.values():  # the stream ended
+            encoder.close()
 
     def encode_ms(self) -> float | None:
-        """Mean milliseconds per encoded frame, all codecs together."""
+        """Mean milliseconds per encoded frame, all codecs together (the performer's
+        track's included)."""
         frames = sum(e.frames for e in self._encoders.values())
         seconds = sum(e.seconds for e in self._encoders.values())
         return round(seconds / frames * 1e3, 2) if frames else None
@@ -234,3 +270,22 @@ class Broadcast:
         for track in list(self._viewers):
             track.finish()
         self._viewers.clear()
+
+
+def forward_keyframe_requests(sender: RTCRtpSender, broadcast: Broadcast) -> bool:
+    """Pass `sender`'s picture loss indications (PLI, FIR) on to `broadcast`: aiortc asks
+    a sender's own encoder for a keyframe then, and a sender of packets has none. Uses
+    aiortc's `RTCRtpSender._send_keyframe`; where a release lacks it, returns False (the
+    receiver then recovers at the next periodic keyframe) and warns."""
+    own = getattr(sender, "_send_keyframe", None)
+    if not callable(own):
+        log.warning("this aiortc release has no RTCRtpSender._send_keyframe: picture loss "
+                    "reports wait for the next periodic keyframe")
+        return False
+
+    def send_keyframe() -> None:
+        own()
+        broadcast.request_keyframe()
+
+    sender._send_keyframe = send_keyframe
+    return True

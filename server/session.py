@@ -1,15 +1,15 @@
 """One performer's session: an aiortc peer connection and a live pipeline, and their end.
 
 A session starts from the browser's offer: the incoming video track feeds a
-`LivePipeline`, whose output goes back as an `AvatarTrack` on the same connection
-(VP8 preferred by default), and to the session's stream (`broadcast`: its WHEP viewers,
-`server.viewer`). A WHIP session (`ingest_only`) only brings the camera in; its avatar
-goes to the stream alone. On the client's "control" data channel the session asks,
-once a second, for the camera frame rate it keeps up with (`server.sendrate`), tells the
-tracking mode (what the camera shows of the performer: `LiveFrame.mode`) whenever it
-changes and with that once-a-second message, and sends each frame's pose while the
-client's overlay is on (`{"overlay": true}` from it), with the frame code of the avatar
-frame it was drawn into. The client switches the pose
+`LivePipeline`, whose output goes to the session's stream (`broadcast`, encoded once
+per codec): back to the browser on the same connection (VP8 preferred by default) and
+to the stream's WHEP viewers (`server.viewer`). A WHIP session (`ingest_only`) only
+brings the camera in; its avatar goes to the stream alone. On the client's "control"
+data channel the session asks, once a second, for the camera frame rate it keeps up with
+(`server.sendrate`), tells the tracking mode (what the camera shows of the performer:
+`LiveFrame.mode`) whenever it changes and with that once-a-second message, and sends
+each frame's pose while the client's overlay is on (`{"overlay": true}` from it), with
+the frame code of the avatar frame it was drawn into. The client switches the pose
 prediction with `{"predict": "auto"|"off"|MS}` (`engine.predict`); its glass-to-glass
 samples (`POST /stats`) give `auto` its horizon.
 
@@ -60,17 +60,23 @@ from engine.pipeline.affinity import CpuSetPool
 from engine.pipeline.live import GATED_STAGES
 from engine.predict.setting import parse_predict
 from engine.timing import summarize_ms
-from server.broadcast import Broadcast
+from server.broadcast import Broadcast, forward_keyframe_requests
 from server.decoding import LatestDecoding, use_latest_decoding
 from server.jitter import (
     MarkerJitterBuffer,
     use_audio_without_prefetch,
     use_marker_jitter_buffer,
 )
-from server.peer import IceServer, new_peer_connection, prefer_codec, take_dtls_server_role
+from server.peer import (
+    IceServer,
+    new_peer_connection,
+    prefer_codec,
+    sent_codec,
+    take_dtls_server_role,
+)
 from server.publish import Publisher, PublishTarget
 from server.sendrate import SendRate, congested_turns
-from server.tracks import AvatarTrack, TrackSource
+from server.tracks import TrackSource
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +202,7 @@ class Session:
         self.avatar = avatar
         self.options = options
         self.pc = new_peer_connection(options.ice_servers)
-        self.track = AvatarTrack()
+        self.track = self.broadcast.track(performer=True)  # the avatar, back to the browser
         self.pipeline: LivePipeline | None = None
         self.source: TrackSource | None = None
         self._run: asyncio.Task | None = None
@@ -306,9 +312,13 @@ class Session:
             raise SessionClosed(f"session {self.id} was stopped while it was loading")
         self.pipeline = pipeline
         try:
-            if not self.ingest_only:
-                prefer_codec(self.pc, self.pc.addTrack(self.track), self.options.codec)
+            sender = None if self.ingest_only else self.pc.addTrack(self.track)
+            if sender is not None:
+                prefer_codec(self.pc, sender, self.options.codec)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
+            if sender is not None:
+                self.broadcast.attach(self.track, sent_codec(self.pc.localDescription.sdp))
+                forward_keyframe_requests(sender, self.broadcast)
         except InvalidStateError as exc:  # the connection was closed meanwhile
             if self._closing is None:
                 raise
@@ -366,7 +376,6 @@ class Session:
         try:
             await self.pipeline.run(self.source, self._sink)
         finally:
-            self.track.finish()
             self.broadcast.finish()
             self.close_soon("the pipeline ended")
 
@@ -459,7 +468,6 @@ class Session:
                 self.mode_told = snap["mode"]
 
     async def _sink(self, frame: LiveFrame) -> None:
-        await self.track.sink(frame)
         await self.broadcast.publish(frame)
         self._tell_mode(frame.mode)
         if self.overlay and frame.normalized is not None:
@@ -538,9 +546,8 @@ class Session:
             pipeline.stop()
         if self._run is not None and self._run is not asyncio.current_task():
             await asyncio.gather(self._run, return_exceptions=True)
-        self.track.finish()
-        self.track.stop()
         self.broadcast.finish()
+        self.track.stop()
         await self.broadcast.audio.stop()
         await asyncio.gather(*(p.close() for p in self.publishers))
         await self.pc.close()

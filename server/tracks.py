@@ -3,9 +3,9 @@
 * `TrackSource` turns the browser's incoming video track into a pipeline source: each
   decoded frame becomes RGB (in a worker thread), its frame code (if the page drew one)
   becomes the frame's `id`.
-* `AvatarTrack` is the outgoing video track: the pipeline's sink hands it finished
-  frames (latest wins) and aiortc pulls them as `av.VideoFrame`s, the frame code drawn
-  back in, stamped with the time they were produced.
+* `FrameStamper` turns finished frames into the `av.VideoFrame`s the stream's encoder
+  takes (`server.broadcast`): the frame code drawn back in, stamped with the time they
+  were produced.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from engine.pipeline import LiveFrame
-from engine.pipeline.slot import LatestSlot
 from server import framecode
 from server.videoframes import video_frame
 
@@ -115,34 +114,3 @@ class FrameStamper:
         out.pts = int((now - self._start) * VIDEO_CLOCK)
         out.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         return out
-
-
-class AvatarTrack(MediaStreamTrack):
-    """The avatar video sent back to the browser."""
-
-    kind = "video"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._slot: LatestSlot[LiveFrame] = LatestSlot()
-        self._stamp = FrameStamper()
-        self.frames_sent = 0
-
-    async def sink(self, frame: LiveFrame) -> None:
-        """The pipeline's sink: keep the newest finished frame for the next `recv`."""
-        if not self._slot.closed:
-            self._slot.put(frame)
-
-    def finish(self) -> None:
-        """No more frames: the next `recv` ends the track."""
-        self._slot.close()
-
-    async def recv(self) -> av.VideoFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        frame = await self._slot.get()
-        if frame is None:
-            self.stop()
-            raise MediaStreamError
-        self.frames_sent += 1
-        return self._stamp(frame)

@@ -17,7 +17,7 @@ import secrets
 
 from aiortc import RTCSessionDescription
 
-from server.broadcast import Broadcast
+from server.broadcast import Broadcast, forward_keyframe_requests
 from server.peer import new_peer_connection, prefer_codec, sent_codec, take_dtls_server_role
 from server.session import SECRET_BYTES, ServerBusy, SessionOptions
 
@@ -66,7 +66,9 @@ class Viewer:
         self.track.on("finished", lambda: self.close_soon("the stream ended"))
         await self.pc.setRemoteDescription(offer)
         take_dtls_server_role(self.pc)
-        prefer_codec(self.pc, self.pc.addTrack(self.track), self.options.codec)
+        sender = self.pc.addTrack(self.track)
+        prefer_codec(self.pc, sender, self.options.codec)
+        forward_keyframe_requests(sender, self.broadcast)
         if receives_audio(offer.sdp):
             self.audio = self.broadcast.audio.track()
             self.pc.addTrack(self.audio)
