@@ -55,9 +55,10 @@ async def _viewers(url: str, stream: str, count: int, seconds: float, nice: int,
                    decoding: int) -> dict:
     """`count` viewers in their own process for `seconds`; their report."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.viewer_client", url, stream, "--viewers",
-        str(count), "--seconds", str(seconds), "--nice", str(nice), "--decoding",
-        str(min(decoding, count)), cwd=ROOT, stdout=asyncio.subprocess.PIPE)
+        sys.executable, "-m", "benchmarks.viewer_client", "--viewers", str(count),
+        "--seconds", str(seconds), "--nice", str(nice), "--decoding",
+        str(min(decoding, count)), "--", url, stream,  # a stream's name may begin with "-"
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE)
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT_S)
         if not line:
