@@ -128,7 +128,7 @@ def _server_view(url: str, stream: str) -> dict | None:
     if session is None:
         return None
     view = {k: session.get(k) for k in SERVER_FIELDS}
-    view["stages_p50_ms"] = {name: v["p50_ms"] for name, v in
+    view["stages_p50_ms"] = {name: round(v["p50_ms"], 1) for name, v in
                              (session.get("stages") or {}).items() if v}
     return view
 
