@@ -1,13 +1,14 @@
-"""RGB images -> `av.VideoFrame`s ready for aiortc's encoders.
+"""RGB images -> `av.VideoFrame`s ready for a VP8 or H.264 encoder (the stream's shared
+encoder, `server.broadcast`, as aiortc's own).
 
-aiortc's VP8 and H.264 encoders take I420 (`yuv420p`) frames and convert anything else
-with PyAV's `reformat` (swscale), which for a 256 px RGB frame costs about a millisecond,
-as much as the VP8 encoding itself. OpenCV's conversion does the same work in a tenth of
+The encoders take I420 (`yuv420p`) frames and convert anything else with PyAV's
+`reformat` (swscale), which for a 256 px RGB frame costs about a millisecond, as much as
+the VP8 encoding itself. OpenCV's conversion does the same work in a tenth of
 that, so outgoing frames are handed over in I420 already. OpenCV's and swscale's default
 conversions both use BT.601 coefficients with limited range, the colorimetry a frame
 with no colour tags is read with, so the browser shows the same colours either way.
 Images with an odd side (which I420 cannot hold without padding) go as RGB and are
-converted by aiortc as before.
+converted by the encoder.
 """
 
 from __future__ import annotations
