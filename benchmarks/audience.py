@@ -101,7 +101,7 @@ async def _level(http: aiohttp.ClientSession, url: str, performer: LoopbackClien
             "viewer_fps": fps,
             "viewer_round_trip_p50_ms": [_percentiles(v)["p50_ms"] for v in viewer_rts],
             "server_fps_out": stats.get("fps_out"),
-            "viewer_encode_ms": stats.get("viewer_encode_ms")}
+            "stream_encode_ms": stats.get("stream_encode_ms")}
 
 
 async def measure(url: str, levels: list[int], seconds: float, nice: int,
@@ -162,7 +162,7 @@ def markdown(report: dict) -> str:
         vrt = ", ".join(f"{x:.0f}" for x in r["viewer_round_trip_p50_ms"] if x) or "-"
         lines.append(f"| {r['viewers']} | {r['performer_fps']} | {rt['p50_ms']} / "
                      f"{rt['p95_ms']} | {vs} | {vfps} | {vrt} | "
-                     f"{r['viewer_encode_ms'] or '-'} |")
+                     f"{r['stream_encode_ms'] or '-'} |")
     return "\n".join(lines) + "\n"
 
 

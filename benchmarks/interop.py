@@ -117,7 +117,7 @@ def _stream_of_the_session(url: str, sender: subprocess.Popen, timeout: float) -
 
 
 SERVER_FIELDS = ("fps_in", "fps_out", "frames_in", "frames_out", "dropped", "decoder_shed",
-                 "stale_skipped", "viewer_encode_ms", "frames_sent")
+                 "stale_skipped", "stream_encode_ms", "frames_sent")
 
 
 def _server_view(url: str, stream: str) -> dict | None:
@@ -203,11 +203,11 @@ def _server_table(view: dict | None) -> list[str]:
     stages = ", ".join(f"{k} {v}" for k, v in view["stages_p50_ms"].items())
     return ["The server's side at the player's end (rates over its last seconds):", "",
             "| fps in | fps out | frames in / out | dropped in the pipeline | shed by the "
-            "decoder | stale skipped | viewer encode ms | stage p50 ms |",
+            "decoder | stale skipped | encode ms a frame | stage p50 ms |",
             "|---|---|---|---|---|---|---|---|",
             f"| {view['fps_in']} | {view['fps_out']} | {view['frames_in']} / "
             f"{view['frames_out']} | {view['dropped']} | {view['decoder_shed']} | "
-            f"{view['stale_skipped']} | {view['viewer_encode_ms']} | {stages} |", ""]
+            f"{view['stale_skipped']} | {view['stream_encode_ms']} | {stages} |", ""]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,12 +9,18 @@ performer's own track (the one-connection path) is one of them, so a viewer watc
 the performer's codec adds no encoding at all.
 
 * The newest frame wins: while the encoder works, newer frames replace older ones.
-* A track starts at a keyframe (asked for when it joins). One that falls `VIEWER_QUEUE`
-  packets behind drops what it holds and waits for the next keyframe, which it asks for,
-  so it never decodes a broken picture. A receiver's picture loss indication (RTCP PLI or
-  FIR, `forward_keyframe_requests`) asks for one too, at most one every
-  `KEYFRAME_MIN_GAP` seconds whoever asks; every `KEYFRAME_EVERY` seconds one comes
-  anyway.
+* A track takes frames once its sender starts reading it (a connection that never
+  connects, or an answer that sends nothing, costs no encoding), from a keyframe it asks
+  for then. One that falls `VIEWER_QUEUE` packets behind drops what it holds and waits for
+  the next keyframe, which it asks for, so it never decodes a broken picture. A
+  receiver's picture loss indication (RTCP PLI or FIR) asks for one too. Keyframes come
+  at most one every `KEYFRAME_MIN_GAP` seconds whoever asks (a viewer joining waits that
+  long at most), and every `KEYFRAME_EVERY` seconds anyway.
+* Bitrate: each codec's encoder follows the lowest estimate its receivers report (RTCP
+  REMB, as aiortc's own encoder does for one receiver), between `MIN_BITRATE` and
+  `MAX_BITRATE`, constant within that (VP8), and re-opened (with a keyframe) when it
+  moves by more than a tenth. `forward_receiver_feedback` hooks a sender's RTCP to it.
+* An encoding error skips the frame and re-opens the encoder.
 * `finish` ends every track.
 
 The performer's audio goes to the viewers through `audio` (`server.audio`), timed by
@@ -34,6 +40,13 @@ from collections.abc import Callable
 import av
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RtcpPsfbPacket,
+    unpack_remb_fci,
+)
 
 from engine.pipeline import LiveFrame
 from engine.pipeline.slot import LatestSlot
@@ -43,9 +56,14 @@ from server.tracks import VIDEO_CLOCK, FrameStamper
 log = logging.getLogger(__name__)
 
 KEYFRAME_EVERY = 2.0  # seconds between keyframes without a request
-KEYFRAME_MIN_GAP = 0.25  # seconds between keyframes asked for by receivers' loss reports
-VIEWER_QUEUE = 30  # encoded frames a viewer may fall behind before it starts over
-BITRATE = 1_500_000  # bits a second of the shared encoders
+KEYFRAME_MIN_GAP = 0.25  # the least seconds between keyframes asked for
+VIEWER_QUEUE = 30  # encoded frames a track may fall behind before it starts over
+# bits a second of an encoder: at first, and the range receivers' estimates move it in
+# (aiortc's own VP8 encoder: 500 kbps at first, 250 kbps to 1.5 Mbps)
+BITRATE = 1_000_000
+MIN_BITRATE = 250_000
+MAX_BITRATE = 1_500_000
+BITRATE_STEP = 0.1  # an estimate this share away from the encoder's bitrate re-opens it
 # PyAV encoder and options per negotiated codec: realtime, no frames held back
 ENCODERS = {
     "video/vp8": ("libvpx", {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0",
@@ -62,8 +80,9 @@ class SharedEncoder:
         if codec not in ENCODERS:
             raise ValueError(f"no shared encoder for {codec}")
         self.codec = codec
-        self.bitrate = bitrate
+        self.bitrate = bitrate  # what the next opening uses (set from the event loop)
         self._context: av.VideoCodecContext | None = None
+        self._opened_at = bitrate  # the bitrate the open codec runs at
         self.frames = 0
         self.seconds = 0.0  # time spent encoding
 
@@ -72,9 +91,15 @@ class SharedEncoder:
         context = av.CodecContext.create(name, "w")
         context.width, context.height = frame.width, frame.height
         context.pix_fmt = "yuv420p"
-        context.bit_rate = self.bitrate
+        context.bit_rate = bitrate = self.bitrate
         context.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-        context.options = dict(options)
+        # at most the bitrate over any second (and at least it for VP8: constant bitrate,
+        # as aiortc's own encoder), so that a receiver's estimate holds
+        rate = {"maxrate": str(bitrate), "bufsize": str(bitrate)}
+        if self.codec == "video/vp8":
+            rate["minrate"] = str(bitrate)
+        context.options = {**options, **rate}
+        self._opened_at = bitrate
         # one thread up to 640x480 (aiortc's own rule): its threads would take the CPUs
         # the pipeline renders on, and they inherit the name of the pool thread that
         # opened them
@@ -87,12 +112,22 @@ class SharedEncoder:
         """Free the codec and its threads (the next frame would open a new one)."""
         self._context = None
 
+    def follow(self, estimate: float) -> bool:
+        """Aim at a receiver's estimate (bits a second, kept within `MIN_BITRATE` ..
+        `MAX_BITRATE`); True when it moves the encoder, which re-opens at its next frame."""
+        target = int(min(max(estimate, MIN_BITRATE), MAX_BITRATE))
+        if abs(target - self.bitrate) <= BITRATE_STEP * self.bitrate:
+            return False
+        self.bitrate = target
+        return True
+
     def encode(self, frame: av.VideoFrame, keyframe: bool) -> list[av.Packet]:
         start = time.perf_counter()
         if frame.format.name != "yuv420p":
             frame = frame.reformat(format="yuv420p")
         context = self._context
-        if context is None or (context.width, context.height) != (frame.width, frame.height):
+        if context is None or (context.width, context.height) != (frame.width, frame.height) \
+                or self._opened_at != self.bitrate:
             context = self._context = self._open(frame)
             keyframe = True
         frame.pict_type = av.video.frame.PictureType.I if keyframe else \
@@ -117,14 +152,22 @@ class ViewerTrack(MediaStreamTrack):
         self.performer = performer  # the performer's own track, not counted as a viewer
         self.codec: str | None = None  # set when attached
         self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue()
+        self.started = False  # its sender reads it: it takes frames
         self.waiting_for_keyframe = True
+        self.estimate: float | None = None  # the receiver's bitrate estimate (REMB)
         self.frames_sent = 0
         self.restarts = 0  # times it fell behind and started over at a keyframe
 
+    def begin(self) -> None:
+        """Its sender started reading: frames go to it from the next keyframe."""
+        if not self.started:
+            self.started = True
+            self.broadcast.keyframe_wanted = True
+
     def push(self, packets: list[av.Packet], keyframe: bool) -> None:
-        """The encoded frame for this viewer (dropped until a keyframe when it must
-        start over)."""
-        if self.waiting_for_keyframe and not keyframe:
+        """The encoded frame for this track (dropped until a keyframe when it must
+        start over, and until its sender reads it)."""
+        if not self.started or (self.waiting_for_keyframe and not keyframe):
             return
         if self._queue.qsize() >= VIEWER_QUEUE:
             while not self._queue.empty():
@@ -146,6 +189,7 @@ class ViewerTrack(MediaStreamTrack):
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
+        self.begin()
         packet = await self._queue.get()
         if packet is None:
             self.stop()
@@ -159,7 +203,8 @@ class ViewerTrack(MediaStreamTrack):
 
 
 class Broadcast:
-    """The frames of one stream, encoded once per codec, for its viewers' tracks."""
+    """The frames of one stream, encoded once per codec, for its tracks: the performer's
+    own (the one-connection path) and its viewers'."""
 
     def __init__(self, stream: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream
@@ -170,11 +215,10 @@ class Broadcast:
         self._worker: asyncio.Task | None = None
         self._stamp = FrameStamper()
         self._last_keyframe = -KEYFRAME_EVERY
-        self.keyframe_wanted = True  # at once: a track joined or fell behind
-        self.keyframe_requested = False  # by a receiver's loss report: within the gap
+        self.keyframe_wanted = True  # a track began, fell behind or lost a picture
         self.keyframe_requests = 0  # loss reports heard
         self.finished = False
-        self.frames = 0  # frames encoded for the viewers
+        self.frames = 0  # frames encoded for the tracks
         # seconds from a camera frame's arrival to its avatar reaching the viewers
         self._latencies: collections.deque[float] = collections.deque(maxlen=30)
         self.audio = AudioRelay(self.latency)
@@ -194,10 +238,23 @@ class Broadcast:
         return ViewerTrack(self, performer)
 
     def request_keyframe(self) -> None:
-        """A receiver lost a picture: the next keyframe comes within `KEYFRAME_MIN_GAP`
-        of the last one."""
+        """A receiver lost a picture: a keyframe comes as soon as `KEYFRAME_MIN_GAP`
+        allows."""
         self.keyframe_requests += 1
-        self.keyframe_requested = True
+        self.keyframe_wanted = True
+
+    def receiver_estimate(self, track: ViewerTrack, bitrate: float) -> None:
+        """A track's receiver estimates it can take `bitrate` bits a second: its codec's
+        encoder follows the lowest such estimate of the tracks in that codec."""
+        track.estimate = bitrate
+        encoder = self._encoders.get(track.codec or "")
+        if encoder is None:
+            return
+        estimates = [t.estimate for t in self._viewers
+                     if t.codec == track.codec and t.estimate is not None]
+        if estimates and encoder.follow(min(estimates)):
+            log.info("stream %s: %s at %d kbps", self.stream, track.codec,
+                     encoder.bitrate // 1000)
 
     def attach(self, track: ViewerTrack, codec: str) -> None:
         """Start sending to `track` in `codec` (e.g. "video/vp8"), from a keyframe; a
@@ -220,7 +277,7 @@ class Broadcast:
 
     async def publish(self, frame: LiveFrame) -> None:
         """The newest frame for the tracks (encoded in the background)."""
-        if self._viewers and not self._slot.closed:
+        if any(t.started for t in self._viewers) and not self._slot.closed:
             self._slot.put(frame)
         elif frame.captured is not None:  # no viewers: the latency up to here
             self._latencies.append(time.perf_counter() - frame.captured)
@@ -228,23 +285,32 @@ class Broadcast:
     async def _encode_task(self) -> None:
         loop = asyncio.get_running_loop()
         while (frame := await self._slot.get()) is not None:
+            started = [t for t in self._viewers if t.started]
             # the performer's codec first: its frames wait for no other encoder
-            codecs = sorted({t.codec for t in self._viewers},
+            codecs = sorted({t.codec for t in started},
                             key=lambda c: not any(t.performer and t.codec == c
-                                                  for t in self._viewers))
+                                                  for t in started))
             if not codecs:
                 continue
             now = self._clock()
             since = now - self._last_keyframe
-            keyframe = (self.keyframe_wanted or since >= KEYFRAME_EVERY
-                        or (self.keyframe_requested and since >= KEYFRAME_MIN_GAP))
+            keyframe = since >= KEYFRAME_EVERY or (self.keyframe_wanted
+                                                   and since >= KEYFRAME_MIN_GAP)
             if keyframe:
                 self._last_keyframe = now
-                self.keyframe_wanted = self.keyframe_requested = False
+                self.keyframe_wanted = False
             video = self._stamp(frame)
             for codec in codecs:
                 encoder = self._encoders[codec]
-                packets = await loop.run_in_executor(None, encoder.encode, video, keyframe)
+                try:
+                    packets = await loop.run_in_executor(None, encoder.encode, video,
+                                                         keyframe)
+                except av.error.FFmpegError as exc:
+                    log.warning("stream %s: %s could not encode a frame (%s): it starts "
+                                "over", self.stream, codec, exc)
+                    encoder.close()
+                    self.keyframe_wanted = True
+                    continue
                 if not packets:
                     continue
                 for track in [t for t in self._viewers if t.codec == codec]:
@@ -263,7 +329,7 @@ class Broadcast:
         return round(seconds / frames * 1e3, 2) if frames else None
 
     def finish(self) -> None:
-        """The stream ended: every viewer's track ends."""
+        """The stream ended: every track ends."""
         self.finished = True
         self._slot.close()
         self.audio.finish()
@@ -272,20 +338,32 @@ class Broadcast:
         self._viewers.clear()
 
 
-def forward_keyframe_requests(sender: RTCRtpSender, broadcast: Broadcast) -> bool:
-    """Pass `sender`'s picture loss indications (PLI, FIR) on to `broadcast`: aiortc asks
-    a sender's own encoder for a keyframe then, and a sender of packets has none. Uses
-    aiortc's `RTCRtpSender._send_keyframe`; where a release lacks it, returns False (the
-    receiver then recovers at the next periodic keyframe) and warns."""
-    own = getattr(sender, "_send_keyframe", None)
+def forward_receiver_feedback(sender: RTCRtpSender, track: ViewerTrack) -> bool:
+    """Pass what `track`'s receiver reports to `sender` on to its stream: picture loss
+    (RTCP PLI, FIR) and bitrate estimates (REMB). aiortc hands those to a sender's own
+    encoder, and a sender of packets has none. Uses aiortc's private
+    `RTCRtpSender._handle_rtcp_packet`; where a release lacks it, returns False and warns
+    (the receiver then recovers at the next periodic keyframe, at the starting
+    bitrate)."""
+    own = getattr(sender, "_handle_rtcp_packet", None)
     if not callable(own):
-        log.warning("this aiortc release has no RTCRtpSender._send_keyframe: picture loss "
-                    "reports wait for the next periodic keyframe")
+        log.warning("this aiortc release has no RTCRtpSender._handle_rtcp_packet: picture "
+                    "loss and bitrate reports do not reach the stream's encoder")
         return False
 
-    def send_keyframe() -> None:
-        own()
-        broadcast.request_keyframe()
+    async def handle(packet: object) -> None:
+        await own(packet)
+        if not isinstance(packet, RtcpPsfbPacket):
+            return
+        if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            track.broadcast.request_keyframe()
+        elif packet.fmt == RTCP_PSFB_APP:
+            try:
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:  # an application message that is not a REMB
+                return
+            if sender._ssrc in ssrcs:
+                track.broadcast.receiver_estimate(track, bitrate)
 
-    sender._send_keyframe = send_keyframe
+    sender._handle_rtcp_packet = handle
     return True

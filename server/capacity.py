@@ -2,9 +2,9 @@
 
 A session costs, per frame, its pipeline (pose, label, render, finish: timed by
 `engine.pipeline.cost` with every model on one thread) plus its video codecs (the
-camera's decoding and the avatar's encoding, timed with aiortc's own codecs at the
-sizes a session uses). One CPU gives 1000 ms a second, so a session at `fps` frames a
-second takes `fps * cost_ms / 1000` CPUs. Of the process's CPUs a share (`headroom`)
+camera's decoding with aiortc's decoder, the avatar's encoding with the stream's shared
+encoder, at the sizes a session uses). One CPU gives 1000 ms a second, so a session at
+`fps` frames a second takes `fps * cost_ms / 1000` CPUs. Of the process's CPUs a share (`headroom`)
 is counted as usable: the rest goes to the event loop that moves every session's
 packets, to Python's own overhead, and to the frame-to-frame swings of each stage. The
 capacity is the whole number of sessions that fit, at least one (a machine too slow for
@@ -37,6 +37,7 @@ from engine.avatar import AvatarBundle
 from engine.pipeline import PipelineConfig
 from engine.pipeline.affinity import available_cpus
 from engine.pipeline.cost import measure_pipeline_ms
+from server.broadcast import SharedEncoder
 from server.videoframes import video_frame
 
 log = logging.getLogger(__name__)
@@ -99,16 +100,17 @@ def sessions_that_fit(cost_ms: float, cpus: int, fps: float = TARGET_FPS,
 
 def codec_ms(avatar_size: int, codec: str = "VP8", camera_size: int = CAMERA_SIZE,
              frames: list[np.ndarray] | None = None) -> dict[str, float]:
-    """Median ms to decode a camera frame and to encode an avatar frame with aiortc's
-    codecs (`decode`, `encode`); `frames` are camera-sized RGB images (a performer
-    dancing: moving content costs what a real camera does)."""
+    """Median ms to decode a camera frame (aiortc's decoder) and to encode an avatar frame
+    (the stream's encoder, `server.broadcast`): `decode`, `encode`; `frames` are
+    camera-sized RGB images (a performer dancing: moving content costs what a real camera
+    does)."""
     if codec not in CODECS:
         raise ValueError(f"codec {codec!r}: use one of {', '.join(CODECS)}")
     params = RTCRtpCodecParameters(mimeType=CODECS[codec], clockRate=VIDEO_CLOCK,
                                    payloadType=96)
     frames = frames or [np.full((camera_size, camera_size, 3), 128, np.uint8)]
     camera_encoder, decoder = get_encoder(params), get_decoder(params)
-    avatar_encoder = get_encoder(params)
+    avatar_encoder = SharedEncoder(CODECS[codec].lower())
     encode, decode = [], []
     for i, image in enumerate(frames):
         frame = video_frame(image)
@@ -121,7 +123,7 @@ def codec_ms(avatar_size: int, codec: str = "VP8", camera_size: int = CAMERA_SIZ
         avatar = video_frame(np.ascontiguousarray(image[:avatar_size, :avatar_size]))
         avatar.pts, avatar.time_base = frame.pts, frame.time_base
         start = time.perf_counter()
-        avatar_encoder.encode(avatar, force_keyframe=i == 0)
+        avatar_encoder.encode(avatar, keyframe=i == 0)
         encode.append(time.perf_counter() - start)
     skip = 1 if len(frames) > 1 else 0  # the first is a keyframe: dearer than the rest
     return {"decode": statistics.median(decode[skip:]) * 1e3,

@@ -17,7 +17,13 @@ from collections import deque
 
 import av
 import numpy as np
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from server import framecode
@@ -140,10 +146,12 @@ class LoopbackClient:
     with `audio`, that track goes out too (send only)."""
 
     def __init__(self, frames: list[np.ndarray], direction: str = "sendrecv",
-                 audio: MediaStreamTrack | None = None) -> None:
+                 audio: MediaStreamTrack | None = None, codec: str | None = None) -> None:
+        """`codec` ("H264", ...): offer that video codec alone (default: aiortc's all)."""
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.audio = audio
         self.direction = direction
+        self.codec = codec
         self.camera = PerformerTrack(frames)
         self.received: list[tuple[float, np.ndarray]] = []
         self.received_codes: list[int | None] = []  # the frame code of each received frame
@@ -174,6 +182,11 @@ class LoopbackClient:
 
     async def offer(self) -> dict:
         transceiver = self.pc.addTransceiver(self.camera, direction=self.direction)
+        if self.codec is not None:
+            wanted = {f"video/{self.codec}".lower(), "video/rtx"}
+            transceiver.setCodecPreferences([
+                c for c in RTCRtpSender.getCapabilities("video").codecs
+                if c.mimeType.lower() in wanted])
         if self.audio is not None:
             self.pc.addTransceiver(self.audio, direction="sendonly")
         use_marker_jitter_buffer(transceiver.receiver)  # as a browser: no frame held back

@@ -20,7 +20,7 @@ from aiortc import RTCSessionDescription
 from aiortc.exceptions import InvalidStateError
 
 from engine.errors import InputError
-from server.broadcast import Broadcast, forward_keyframe_requests
+from server.broadcast import Broadcast, forward_receiver_feedback
 from server.peer import IceServer, new_peer_connection, offer_codec_first, sent_codec
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class Publisher:
         try:
             transceiver = self.pc.addTransceiver(self.track, direction="sendonly")
             offer_codec_first(transceiver, self.codec)
-            forward_keyframe_requests(transceiver.sender, self.broadcast)
+            forward_receiver_feedback(transceiver.sender, self.track)
             await self.pc.setLocalDescription(await self.pc.createOffer())
             timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
             async with aiohttp.ClientSession(timeout=timeout) as http, http.post(

@@ -60,7 +60,7 @@ from engine.pipeline.affinity import CpuSetPool
 from engine.pipeline.live import GATED_STAGES
 from engine.predict.setting import parse_predict
 from engine.timing import summarize_ms
-from server.broadcast import Broadcast, forward_keyframe_requests
+from server.broadcast import Broadcast, forward_receiver_feedback
 from server.decoding import LatestDecoding, use_latest_decoding
 from server.jitter import (
     MarkerJitterBuffer,
@@ -318,7 +318,7 @@ class Session:
             await self.pc.setLocalDescription(await self.pc.createAnswer())
             if sender is not None:
                 self.broadcast.attach(self.track, sent_codec(self.pc.localDescription.sdp))
-                forward_keyframe_requests(sender, self.broadcast)
+                forward_receiver_feedback(sender, self.track)
         except InvalidStateError as exc:  # the connection was closed meanwhile
             if self._closing is None:
                 raise
@@ -504,7 +504,7 @@ class Session:
         return {"id": self.id, "avatar": self.avatar, "state": self.pc.connectionState,
                 "phase": self.state, "stream": self.stream, "ingest_only": self.ingest_only,
                 "viewers": self.broadcast.viewers,
-                "viewer_encode_ms": self.broadcast.encode_ms(),
+                "stream_encode_ms": self.broadcast.encode_ms(),
                 "audio_frames": self.broadcast.audio.frames,
                 "published": [p.stats() for p in self.publishers],
                 "seconds": round(time.time() - self.started, 1), **pipe,

@@ -96,9 +96,9 @@ class TrackSource:
 
 
 class FrameStamper:
-    """Finished frames as the `av.VideoFrame`s aiortc sends: the frame code drawn back in
-    (where the frame is large enough to carry it), stamped on the RTP video clock from
-    the first frame on."""
+    """Finished frames as the `av.VideoFrame`s the stream's encoder takes: the frame code
+    drawn back in (where the frame is large enough to carry it), stamped on the RTP video
+    clock from the first frame on."""
 
     def __init__(self) -> None:
         self._start: float | None = None

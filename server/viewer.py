@@ -17,7 +17,7 @@ import secrets
 
 from aiortc import RTCSessionDescription
 
-from server.broadcast import Broadcast, forward_keyframe_requests
+from server.broadcast import Broadcast, forward_receiver_feedback
 from server.peer import new_peer_connection, prefer_codec, sent_codec, take_dtls_server_role
 from server.session import SECRET_BYTES, ServerBusy, SessionOptions
 
@@ -68,7 +68,7 @@ class Viewer:
         take_dtls_server_role(self.pc)
         sender = self.pc.addTrack(self.track)
         prefer_codec(self.pc, sender, self.options.codec)
-        forward_keyframe_requests(sender, self.broadcast)
+        forward_receiver_feedback(sender, self.track)
         if receives_audio(offer.sdp):
             self.audio = self.broadcast.audio.track()
             self.pc.addTrack(self.audio)

@@ -167,10 +167,11 @@ def to_tensor(batch_u8: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def crop_batch(images: torch.Tensor, boxes: np.ndarray, size: int) -> torch.Tensor:
-    """Square crops `[B, C, size, size]` of `images` at integer boxes (x0, y0, side)."""
+    """Square crops `[B, C, size, size]` of `images` at integer boxes (x0, y0, side), in
+    float32 (antialiased downscaling has no bfloat16 kernel)."""
     crops = []
     for img, (x0, y0, side) in zip(images, boxes, strict=True):
-        patch = img[:, y0:y0 + side, x0:x0 + side].unsqueeze(0)
+        patch = img[:, y0:y0 + side, x0:x0 + side].unsqueeze(0).float()
         crops.append(F.interpolate(patch, size=(size, size), mode="bilinear",
                                    align_corners=False, antialias=side > size))
     return torch.cat(crops)

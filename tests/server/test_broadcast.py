@@ -1,5 +1,6 @@
-"""A stream's frames encoded once for the performer's own track and every viewer, keyframes
-on joins and on receivers' loss reports."""
+"""A stream's frames encoded once for the performer's own track and every viewer: tracks
+that take frames only once read, keyframes on joins and loss reports at most one per gap,
+bitrates that follow the receivers' estimates."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 
 import numpy as np
 from aiortc import RTCRtpSender
-from aiortc.rtp import RTCP_PSFB_PLI, RtcpPsfbPacket
+from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket, pack_remb_fci
 
 from engine.pipeline import LiveFrame
 from server import broadcast as bc
@@ -24,10 +25,11 @@ def _frame(index: int) -> LiveFrame:
 
 
 async def _publish(stream: bc.Broadcast, count: int) -> None:
+    """`count` frames, each encoded before the next (none when no track takes frames)."""
     for i in range(count):
         done = stream.frames
         await stream.publish(_frame(i))
-        for _ in range(200):  # let the encoder take it before the next one replaces it
+        for _ in range(200):
             await asyncio.sleep(0.005)
             if stream.frames > done:
                 break
@@ -40,14 +42,22 @@ def _drain(track: bc.ViewerTrack) -> list:
     return packets
 
 
+def _kinds(track: bc.ViewerTrack) -> list[bool]:
+    return [is_keyframe(VP8, bytes(p)) for p in _drain(track)]
+
+
+def _joined(stream: bc.Broadcast, performer: bool = False) -> bc.ViewerTrack:
+    track = stream.track(performer=performer)
+    stream.attach(track, VP8)
+    track.begin()  # as its sender's first read does
+    return track
+
+
 def test_the_performer_and_its_viewers_share_one_encoder() -> None:
     async def main() -> None:
         stream = bc.Broadcast("s")
-        performer = stream.track(performer=True)
-        stream.attach(performer, VP8)
-        viewers = [stream.track() for _ in range(2)]
-        for v in viewers:
-            stream.attach(v, VP8)
+        performer = _joined(stream, performer=True)
+        viewers = [_joined(stream) for _ in range(2)]
         assert stream.viewers == 2  # the performer's own track is not a viewer
         await _publish(stream, 6)
         encoder = stream._encoders[VP8]
@@ -65,39 +75,65 @@ def test_the_performer_and_its_viewers_share_one_encoder() -> None:
     asyncio.run(main())
 
 
-def test_a_late_viewer_starts_at_a_keyframe() -> None:
+def test_a_track_nobody_reads_costs_no_encoding() -> None:
     async def main() -> None:
         stream = bc.Broadcast("s")
-        performer = stream.track(performer=True)
-        stream.attach(performer, VP8)
+        idle = stream.track(performer=True)  # e.g. an answer that sends nothing
+        stream.attach(idle, VP8)
         await _publish(stream, 3)
-        assert [is_keyframe(VP8, bytes(p)) for p in _drain(performer)] == [True, False, False]
-        late = stream.track()
-        stream.attach(late, VP8)
+        assert stream.frames == 0 and idle._queue.empty()
+        idle.begin()
         await _publish(stream, 2)
-        first = _drain(late)
-        assert len(first) == 2 and is_keyframe(VP8, bytes(first[0]))
+        assert stream.frames == 2 and _kinds(idle) == [True, False]
         stream.finish()
 
     asyncio.run(main())
 
 
-def test_loss_reports_bring_a_keyframe_at_most_once_per_gap() -> None:
+def test_keyframes_come_at_most_once_per_gap_whoever_asks() -> None:
     async def main() -> None:
         now = [100.0]
         stream = bc.Broadcast("s", clock=lambda: now[0])
-        performer = stream.track(performer=True)
-        stream.attach(performer, VP8)
+        performer = _joined(stream, performer=True)
         await _publish(stream, 1)  # the joining keyframe, at t=100
-        _drain(performer)
+        late = _joined(stream)  # a viewer joins, and a receiver reports a lost picture
         stream.request_keyframe()
         now[0] += bc.KEYFRAME_MIN_GAP / 2
         await _publish(stream, 1)  # too soon after the last keyframe: a delta frame
         now[0] += bc.KEYFRAME_MIN_GAP
-        await _publish(stream, 1)  # the request is still pending: now a keyframe
+        await _publish(stream, 1)  # still wanted: now a keyframe, for both
         await _publish(stream, 1)  # and only one
-        kinds = [is_keyframe(VP8, bytes(p)) for p in _drain(performer)]
-        assert kinds == [False, True, False]
+        assert _kinds(performer) == [True, False, True, False]
+        assert _kinds(late) == [True, False]  # the viewer started at that keyframe
+        assert stream.keyframe_requests == 1
+        now[0] += bc.KEYFRAME_EVERY
+        await _publish(stream, 1)  # unasked, after KEYFRAME_EVERY
+        assert _kinds(performer) == [True]
+        stream.finish()
+
+    asyncio.run(main())
+
+
+def test_the_encoder_follows_the_lowest_estimate_of_its_receivers() -> None:
+    async def main() -> None:
+        stream = bc.Broadcast("s")
+        performer = _joined(stream, performer=True)
+        viewer = _joined(stream)
+        await _publish(stream, 2)
+        encoder = stream._encoders[VP8]
+        assert encoder.bitrate == bc.BITRATE
+        _drain(performer)
+        stream.receiver_estimate(performer, 600_000)
+        stream.receiver_estimate(viewer, 2_000_000)
+        assert encoder.bitrate == 600_000  # the lowest
+        await _publish(stream, 1)
+        assert _kinds(performer) == [True]  # re-opened at the new bitrate
+        stream.receiver_estimate(performer, 630_000)
+        assert encoder.bitrate == 600_000  # within a tenth: left as it is
+        stream.receiver_estimate(performer, 10_000)
+        assert encoder.bitrate == bc.MIN_BITRATE
+        stream.receiver_estimate(performer, 5e6)
+        assert encoder.bitrate == bc.MAX_BITRATE  # the viewer's 2 Mbps, within the range
         stream.finish()
 
     asyncio.run(main())
@@ -110,23 +146,37 @@ class _Transport:  # what RTCRtpSender reads from its transport at construction
         pass
 
 
-def test_a_senders_picture_loss_indication_reaches_the_stream() -> None:
+def test_a_senders_loss_and_bitrate_reports_reach_the_stream() -> None:
     async def main() -> None:
         stream = bc.Broadcast("s")
-        sender = RTCRtpSender(stream.track(), _Transport())
-        assert bc.forward_keyframe_requests(sender, stream)
-        pli = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=sender._ssrc)
-        await sender._handle_rtcp_packet(pli)
-        assert stream.keyframe_requests == 1 and stream.keyframe_requested
+        track = stream.track(performer=True)
+        stream.attach(track, VP8)
+        sender = RTCRtpSender(track, _Transport())
+        assert bc.forward_receiver_feedback(sender, track)
+        ssrc = sender._ssrc
+        await sender._handle_rtcp_packet(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1,
+                                                        media_ssrc=ssrc))
+        assert stream.keyframe_requests == 1
+        remb = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0,
+                              fci=pack_remb_fci(400_000, [ssrc]))
+        await sender._handle_rtcp_packet(remb)
+        assert track.estimate == 400_000 and stream._encoders[VP8].bitrate == 400_000
+        other = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0,
+                               fci=pack_remb_fci(300_000, [ssrc + 1]))
+        await sender._handle_rtcp_packet(other)  # about another stream: not ours
+        assert track.estimate == 400_000
+        await sender._handle_rtcp_packet(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1,
+                                                        media_ssrc=0, fci=b"junk"))
+        assert track.estimate == 400_000
         stream.finish()
 
     asyncio.run(main())
 
 
-def test_without_the_private_hook_loss_reports_are_left_alone(caplog) -> None:
+def test_without_the_private_hook_reports_are_left_alone(caplog) -> None:
     class _Sender:
         pass
 
-    assert not bc.forward_keyframe_requests(_Sender(), bc.Broadcast("s"))  # type: ignore[arg-type]
-    assert "periodic keyframe" in caplog.text
-
+    stream = bc.Broadcast("s")
+    assert not bc.forward_receiver_feedback(_Sender(), stream.track())  # type: ignore[arg-type]
+    assert "do not reach the stream's encoder" in caplog.text

@@ -33,6 +33,7 @@ def test_gstreamer_whip_client_to_gstreamer_whep_player(pose_models, tmp_path) -
     assert whep["fps"] > 5, result  # a stream, not a few stray frames
     assert result["sent"] and result["sent"] > whep["frames"] / 2
     # the server's own view: it put out at least what the player decoded
+    assert result["server"] is not None, result  # /stats answered at the player's end
     assert result["server"]["frames_out"] >= whep["frames"], result
     text = (tmp_path / "interop.md").read_text()
     assert "| player frames |" in text and "| fps in | fps out |" in text

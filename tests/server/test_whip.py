@@ -14,7 +14,7 @@ from engine.pipeline import PipelineConfig
 from server.app import MANAGER, ServeConfig, create_app
 from server.http import VIEWERS
 from server.loopback import LoopbackClient, LoopbackViewer, performer_frames
-from server.peer import IceServer
+from server.peer import IceServer, sent_codec
 from server.session import SessionOptions
 
 SDP = {"Content-Type": "application/sdp"}
@@ -100,6 +100,35 @@ def test_a_whip_camera_reaches_whep_viewers(run_app, until, tiny_bundles, frames
         for v, _ in viewers:
             await v.close()
         await camera.close()
+
+    run_app(app, body)
+
+
+def test_the_performer_and_its_viewer_in_h264_share_the_streams_encoder(
+        run_app, until, tiny_bundles, frames) -> None:
+    """The one-connection path in H.264 (libx264 through the stream's encoder), with a
+    WHEP viewer beside it in the codec its offer settles on: each decodes its own."""
+    app = _app(tiny_bundles["fp16"], codec="H264")
+
+    async def body(http, app) -> None:  # noqa: ANN001
+        performer = LoopbackClient(frames, codec="H264")  # as a browser that sends H.264
+        res = await http.post("/offer", json=await performer.offer())
+        assert res.status == 200, await res.text()
+        answer = await res.json()
+        assert sent_codec(answer["sdp"]) == "video/h264"
+        await performer.answer(answer)
+        assert await until(lambda: len(performer.received) >= 5, 30)
+        session = next(iter(app[MANAGER].sessions.values()))
+        viewer, _ = await _watch(http, session.stream)
+        assert await until(lambda: len(viewer.received) >= 5, 30)
+        stats = (await (await http.get("/stats", headers={
+            "X-Session-Secret": session.secret})).json())["sessions"][0]
+        assert stats["viewers"] == 1  # the performer's own track is not counted
+        codecs = {"video/h264", *(v["codec"] for v in stats["viewer_list"])}
+        assert set(session.broadcast._encoders) == codecs  # one encoder per codec
+        assert stats["frames_sent"] >= 5 and stats["stream_encode_ms"] is not None
+        await viewer.close()
+        await performer.close()
 
     run_app(app, body)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from engine.errors import InputError
 from train import precision
-from train.trainer import TrainConfig, Trainer, checkpoint_path, load_checkpoint
+from train.trainer import TrainConfig, Trainer, checkpoint_path, crop_batch, load_checkpoint
 
 CPU = torch.device("cpu")
 
@@ -73,3 +74,21 @@ def test_bf16_and_fp32_steps_differ_but_stay_close(tiny_data, tmp_path) -> None:
              for k in weights["fp32"] if weights["fp32"][k].is_floating_point()]
     assert max(diffs) > 0  # the steps really ran in another arithmetic
     assert max(diffs) < 0.05  # two Adam steps of 2e-4 from the same start
+
+
+def test_face_crops_of_bfloat16_frames_downscale_in_float32() -> None:
+    """A face larger than the crop is downscaled with antialiasing, which has no bfloat16
+    kernel: the generator's bfloat16 frames are cropped in float32."""
+    frames = torch.rand(2, 3, 64, 64).to(torch.bfloat16)
+    with precision.autocast("bf16", CPU):
+        crops = crop_batch(frames, np.array([[0, 0, 48], [8, 8, 8]]), 16)
+    assert crops.shape == (2, 3, 16, 16) and crops.dtype == torch.float32
+    reference = crop_batch(frames.float(), np.array([[0, 0, 48], [8, 8, 8]]), 16)
+    assert torch.allclose(crops, reference)
+
+
+def test_a_bf16_face_stage_trains(tiny_data, tmp_path) -> None:
+    run = tmp_path / "r"
+    Trainer(tiny_data, run, _cfg(stage="global", iters=2, precision="bf16"), progress=False).run()
+    Trainer(tiny_data, run, _cfg(stage="face", iters=2, precision="bf16"), progress=False).run()
+    assert load_checkpoint(checkpoint_path(run, "face"))["step"] == 2

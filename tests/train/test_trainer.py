@@ -17,8 +17,9 @@ from train.trainer import TrainConfig, Trainer, checkpoint_path, load_checkpoint
 
 
 def _cfg(**kw) -> TrainConfig:
+    # float32 on every machine (auto would be bfloat16 on AMX CPUs: tests/train/test_precision)
     base = dict(preset="tiny", stage="temporal", iters=6, batch=2, checkpoint_every=3,
-                sample_every=3, log_every=1)
+                sample_every=3, log_every=1, precision="fp32")
     return TrainConfig(**{**base, **kw})
 
 
