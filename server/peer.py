@@ -85,6 +85,23 @@ def prefer_codec(pc: RTCPeerConnection, sender: RTCRtpSender, codec: str) -> Non
     for transceiver in pc.getTransceivers():
         if transceiver.sender is sender and any(c.mimeType.lower() == wanted for c in codecs):
             transceiver.setCodecPreferences(codecs)
+            _keep_negotiated(transceiver, wanted)
+
+
+def _keep_negotiated(transceiver: object, wanted: str) -> None:
+    """aiortc settles a transceiver's codecs (its private `_codecs`, what the answer
+    lists and the sender sends first) when the remote offer is set, before preferences
+    set afterwards can count: keep `wanted` and its retransmission codec of those."""
+    negotiated = getattr(transceiver, "_codecs", None)
+    if not negotiated:
+        return
+    chosen = [c for c in negotiated if c.mimeType.lower() == wanted]
+    if not chosen:
+        return
+    types = {c.payloadType for c in chosen}
+    rtx = [c for c in negotiated if c.mimeType.lower() == "video/rtx"
+           and int(c.parameters.get("apt", -1)) in types]
+    transceiver._codecs = chosen + rtx
 
 
 def sent_codec(answer_sdp: str) -> str:

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 from aiortc import RTCSessionDescription
 
 from engine.errors import InputError
-from server.peer import IceServer, new_peer_connection, take_dtls_server_role
+from server.loopback import LoopbackClient
+from server.peer import (
+    IceServer,
+    new_peer_connection,
+    prefer_codec,
+    sent_codec,
+    take_dtls_server_role,
+)
 
 
 def test_ice_servers_are_checked_and_become_link_headers() -> None:
@@ -40,3 +48,34 @@ def test_the_server_is_dtls_server_only_where_the_offer_leaves_the_role_open(
     assert asyncio.run(answer_setup("actpass")) == "a=setup:passive"  # browsers, OBS, GStreamer
     assert asyncio.run(answer_setup("passive")) == "a=setup:active"  # FFmpeg's WHIP muxer
     assert asyncio.run(answer_setup("active")) == "a=setup:passive"
+
+
+def test_the_preferred_codec_is_sent_when_the_offer_takes_it(offer_sdp) -> None:
+    """The offer lists VP8 and H.264 (aiortc's order: VP8 first); the server's preference
+    decides what the answer sends, and an offer without it keeps its own choice."""
+    from aiortc.mediastreams import VideoStreamTrack
+
+    async def answered(codec: str, sdp: str) -> tuple[str, str]:
+        pc = new_peer_connection()
+        await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        prefer_codec(pc, pc.addTrack(VideoStreamTrack()), codec)
+        await pc.setLocalDescription(await pc.createAnswer())
+        answer = pc.localDescription.sdp
+        await pc.close()
+        return sent_codec(answer), answer
+
+    assert " VP8/90000" in offer_sdp and " H264/90000" in offer_sdp
+    assert asyncio.run(answered("VP8", offer_sdp))[0] == "video/vp8"
+    codec, answer = asyncio.run(answered("H264", offer_sdp))
+    assert codec == "video/h264" and " VP8/90000" not in answer
+    assert "rtx/90000" in answer.lower()  # retransmission kept for what is sent
+
+    async def vp8_offer() -> str:
+        client = LoopbackClient([np.zeros((64, 64, 3), np.uint8)], codec="VP8")
+        sdp = (await client.offer())["sdp"]
+        await client.close()
+        return sdp
+
+    vp8_only = asyncio.run(vp8_offer())
+    assert " H264/90000" not in vp8_only
+    assert asyncio.run(answered("H264", vp8_only))[0] == "video/vp8"
