@@ -82,7 +82,6 @@ class SharedEncoder:
         self.codec = codec
         self.bitrate = bitrate  # what the next opening uses (set from the event loop)
         self._context: av.VideoCodecContext | None = None
-        self._opened_at = bitrate  # the bitrate the open codec runs at
         self.frames = 0
         self.seconds = 0.0  # time spent encoding
 
@@ -99,7 +98,6 @@ class SharedEncoder:
         if self.codec == "video/vp8":
             rate["minrate"] = str(bitrate)
         context.options = {**options, **rate}
-        self._opened_at = bitrate
         # one thread up to 640x480 (aiortc's own rule): its threads would take the CPUs
         # the pipeline renders on, and they inherit the name of the pool thread that
         # opened them
@@ -127,7 +125,7 @@ class SharedEncoder:
             frame = frame.reformat(format="yuv420p")
         context = self._context
         if context is None or (context.width, context.height) != (frame.width, frame.height) \
-                or self._opened_at != self.bitrate:
+                or context.bit_rate != self.bitrate:
             context = self._context = self._open(frame)
             keyframe = True
         frame.pict_type = av.video.frame.PictureType.I if keyframe else \

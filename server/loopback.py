@@ -20,7 +20,6 @@ import numpy as np
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
-    RTCRtpSender,
     RTCSessionDescription,
     VideoStreamTrack,
 )
@@ -32,6 +31,7 @@ from server.jitter import (
     use_audio_without_prefetch,
     use_marker_jitter_buffer,
 )
+from server.peer import only_codec
 from server.sendrate import FramePacer
 from server.session import CONTROL_CHANNEL
 from server.tracks import TrackSource
@@ -183,10 +183,7 @@ class LoopbackClient:
     async def offer(self) -> dict:
         transceiver = self.pc.addTransceiver(self.camera, direction=self.direction)
         if self.codec is not None:
-            wanted = {f"video/{self.codec}".lower(), "video/rtx"}
-            transceiver.setCodecPreferences([
-                c for c in RTCRtpSender.getCapabilities("video").codecs
-                if c.mimeType.lower() in wanted])
+            transceiver.setCodecPreferences(only_codec(self.codec))
         if self.audio is not None:
             self.pc.addTransceiver(self.audio, direction="sendonly")
         use_marker_jitter_buffer(transceiver.receiver)  # as a browser: no frame held back

@@ -14,7 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpSender,
+)
 
 from engine.errors import InputError
 
@@ -80,12 +86,19 @@ def prefer_codec(pc: RTCPeerConnection, sender: RTCRtpSender, codec: str) -> Non
     remote = pc.remoteDescription.sdp.lower() if pc.remoteDescription else ""
     if f" {codec.lower()}/90000" not in remote:
         return
-    codecs = [c for c in RTCRtpSender.getCapabilities("video").codecs
-              if c.mimeType.lower() in (wanted, "video/rtx")]
+    codecs = only_codec(codec)
     for transceiver in pc.getTransceivers():
         if transceiver.sender is sender and any(c.mimeType.lower() == wanted for c in codecs):
             transceiver.setCodecPreferences(codecs)
             _keep_negotiated(transceiver, wanted)
+
+
+def only_codec(codec: str) -> list[RTCRtpCodecCapability]:
+    """aiortc's video capabilities for `codec` (e.g. "H264") and retransmission alone:
+    codec preferences that offer or answer nothing else."""
+    wanted = f"video/{codec}".lower()
+    return [c for c in RTCRtpSender.getCapabilities("video").codecs
+            if c.mimeType.lower() in (wanted, "video/rtx")]
 
 
 def _keep_negotiated(transceiver: object, wanted: str) -> None:

@@ -14,14 +14,11 @@ bfloat16 against 0.225–0.234 s in float32 (README, "Training in bfloat16").
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 
 import torch
 
 from engine.errors import InputError
-
-log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -38,11 +35,16 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-def resolve(precision: str, device: torch.device) -> str:
-    """`fp32` or `bf16`: what `precision` (one of `PRECISIONS`) means on `device`."""
+def check(precision: str) -> None:
+    """An `InputError` unless `precision` is one of `PRECISIONS`."""
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}; choose from "
                          f"{', '.join(PRECISIONS)}")
+
+
+def resolve(precision: str, device: torch.device) -> str:
+    """`fp32` or `bf16`: what `precision` (one of `PRECISIONS`) means on `device`."""
+    check(precision)
     if precision == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     return precision

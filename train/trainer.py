@@ -107,9 +107,7 @@ class TrainConfig:
         if self.init_from is not None and self.stage == "face":
             raise InputError("the face stage trains on top of its run's generator; start the "
                              "global or temporal stage from another run instead")
-        if self.precision not in step_precision.PRECISIONS:
-            raise InputError(f"unknown precision {self.precision!r}; choose from "
-                             f"{', '.join(step_precision.PRECISIONS)}")
+        step_precision.check(self.precision)
         if self.lambda_distill < 0:
             raise InputError("lambda_distill must not be negative")
         if self.lambda_distill > 0 and self.init_from is None:
