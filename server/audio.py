@@ -1,13 +1,17 @@
 """The performer's audio (music) for the audience, played out in step with the avatar.
 
-The avatar of a camera frame leaves the server some time after the frame arrived: the
-pipeline's latency, then the shared encoder's (`Broadcast.latency()`, a running median).
-The performer's audio is released to every viewer on its own media clock (the RTP
-timestamps of its frames) from the first frame's arrival, that much later, so that sound
-and picture leave together and network jitter is smoothed out on the way. The server's
-audio receiver hands packets on as they arrive (no 80 ms prefetch: the schedule is the
-buffer). Each viewer's connection encodes its audio (Opus) itself, cheap next to video.
-The performer's own connection gets no audio back (it would echo).
+Each audio frame gets a due time: its arrival on the performer's own media clock (the
+RTP timestamps of its frames) from the earliest arrival seen, so that network jitter
+does not reach the viewers. A frame goes to the viewers once the avatar of a camera
+frame that arrived at the server no earlier than that has gone to them
+(`AudioRelay.picture_sent`, from the stream's encoder): sound follows the picture that
+actually leaves, however much a loaded machine holds the picture back, rather than an
+estimate of its delay. Where no picture comes (the pipeline not started, or stalled),
+a frame waits at most the avatar's recent latency (`Broadcast.latency()`) plus
+`PICTURE_WAIT_S`. The server's audio receiver hands packets on as they arrive (no 80 ms
+prefetch: the schedule is the buffer). Each viewer's connection encodes its audio
+(Opus) itself, cheap next to video. The performer's own connection gets no audio back
+(it would echo).
 
 A viewer's track keeps at most `MAX_QUEUE` frames; one that falls behind loses the oldest.
 """
@@ -18,6 +22,7 @@ import asyncio
 import collections
 import fractions
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -27,10 +32,13 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 log = logging.getLogger(__name__)
 MAX_QUEUE = 250  # audio frames a viewer may hold (5 s of 20 ms frames)
 RTP_WRAP = 1 << 32
+PICTURE_WAIT_S = 0.5  # past the avatar's recent latency, audio waits no longer for it
+LATE_S = 0.2  # a frame this far behind its due time starts a new schedule from itself
 
 
 class ViewerAudioTrack(MediaStreamTrack):
-    """The performer's audio as one viewer receives it, each frame at its release time."""
+    """The performer's audio as one viewer receives it, each frame once the picture of
+    its moment has gone out."""
 
     kind = "audio"
 
@@ -43,10 +51,10 @@ class ViewerAudioTrack(MediaStreamTrack):
         self._ended = False
         self.frames_sent = 0
 
-    def push(self, frame: av.AudioFrame, release: float) -> None:
+    def push(self, frame: av.AudioFrame, due: float) -> None:
         if len(self._queue) >= MAX_QUEUE:
             self._queue.popleft()
-        self._queue.append((release, frame))
+        self._queue.append((due, frame))
         self._ready.set()
 
     def end(self) -> None:
@@ -60,10 +68,8 @@ class ViewerAudioTrack(MediaStreamTrack):
                 raise MediaStreamError
             self._ready.clear()
             await self._ready.wait()
-        release, frame = self._queue.popleft()
-        wait = release - time.perf_counter()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        due, frame = self._queue.popleft()
+        await self.relay.wait_for_picture(due)
         out = av.AudioFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name,
                                          layout=frame.layout.name)
         out.sample_rate = frame.sample_rate
@@ -83,6 +89,8 @@ class AudioRelay:
 
     def __init__(self, latency: Callable[[], float]) -> None:
         self.latency = latency  # seconds the avatar leaves after its camera frame arrived
+        self.picture_through: float | None = None  # arrival of the newest camera frame out
+        self._picture = asyncio.Event()  # set (and replaced) when a picture goes out
         self._viewers: set[ViewerAudioTrack] = set()
         self._task: asyncio.Task | None = None
         self._anchor: float | None = None  # arrival time of media time 0
@@ -119,26 +127,48 @@ class AudioRelay:
         return ((pts - self._first_pts) % RTP_WRAP) * float(frame.time_base or
                                                             fractions.Fraction(1, 48000))
 
-    def release_time(self, frame: av.AudioFrame, arrival: float) -> float:
-        """When `frame` goes to the viewers: on its media clock from the earliest arrival
-        seen, plus the avatar's latency. A frame over 0.2 s behind that moves it on."""
+    def due_time(self, frame: av.AudioFrame, arrival: float) -> float:
+        """When `frame` would have arrived without network jitter: on its media clock from
+        the earliest arrival seen. A frame over `LATE_S` behind that starts a new schedule
+        (the performer's clock jumped, or its audio paused)."""
         media = self._media_time(frame)
         start = arrival - media  # when media time 0 would have arrived, by this frame
         if self._anchor is None or start < self._anchor:  # the earliest seen: least jitter
             self._anchor = start
-        elif start > self._anchor + 0.2:  # far behind its schedule: a new one from here
+        elif start > self._anchor + LATE_S:
             self.late += 1
             self._anchor = start
-        return self._anchor + media + self.latency()
+        return self._anchor + media
+
+    def picture_sent(self, arrival: float) -> None:
+        """The avatar of the camera frame that arrived at `arrival` (perf_counter) went to
+        the viewers: audio due up to then may follow."""
+        if self.picture_through is None or arrival > self.picture_through:
+            self.picture_through = arrival
+            self._picture.set()
+            self._picture = asyncio.Event()
+
+    async def wait_for_picture(self, due: float) -> None:
+        """Until the picture of the moment `due` has gone out, or for the avatar's recent
+        latency and `PICTURE_WAIT_S` past `due` where no picture comes."""
+        deadline = due + self.latency() + PICTURE_WAIT_S
+        while self.picture_through is None or self.picture_through < due:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._picture.wait(), left)
+            except TimeoutError:
+                return
 
     async def _run(self, track: MediaStreamTrack) -> None:
         try:
             while True:
                 frame = await track.recv()
-                release = self.release_time(frame, time.perf_counter())
+                due = self.due_time(frame, time.perf_counter())
                 self.frames += 1
                 for viewer in list(self._viewers):
-                    viewer.push(frame, release)
+                    viewer.push(frame, due)
         except MediaStreamError:
             pass
         finally:
@@ -146,6 +176,8 @@ class AudioRelay:
 
     def finish(self) -> None:
         self.ended = True
+        self.picture_through = math.inf  # no picture will come: audio held for one goes
+        self._picture.set()
         for viewer in list(self._viewers):
             viewer.end()
         self._viewers.clear()

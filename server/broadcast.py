@@ -23,8 +23,8 @@ the performer's codec adds no encoding at all.
 * An encoding error skips the frame and re-opens the encoder.
 * `finish` ends every track.
 
-The performer's audio goes to the viewers through `audio` (`server.audio`), timed by
-`latency()`.
+The performer's audio goes to the viewers through `audio` (`server.audio`), each frame
+after the picture of its moment (`AudioRelay.picture_sent`).
 """
 
 from __future__ import annotations
@@ -279,6 +279,7 @@ class Broadcast:
             self._slot.put(frame)
         elif frame.captured is not None:  # no viewers: the latency up to here
             self._latencies.append(time.perf_counter() - frame.captured)
+            self.audio.picture_sent(frame.captured)
 
     async def _encode_task(self) -> None:
         loop = asyncio.get_running_loop()
@@ -315,6 +316,7 @@ class Broadcast:
                     track.push(packets, keyframe)
             if frame.captured is not None:
                 self._latencies.append(time.perf_counter() - frame.captured)
+                self.audio.picture_sent(frame.captured)
             self.frames += 1
         for encoder in self._encoders.values():  # the stream ended
             encoder.close()

@@ -1,5 +1,5 @@
-"""The performer's audio for the audience: released on its own media clock, as late as
-the avatar, and at a real viewer within reach of the picture."""
+"""The performer's audio for the audience: due on its own media clock, released with the
+picture of its moment, and at a real viewer within reach of the picture."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import av
 import numpy as np
 
-from server.audio import AudioRelay
+from server.audio import PICTURE_WAIT_S, AudioRelay
 from server.loopback import click_arrivals
 
 
@@ -23,34 +23,84 @@ def _frame(pts: int, loud: bool = False) -> av.AudioFrame:
     return frame
 
 
-def test_frames_are_released_on_their_media_clock_plus_the_latency() -> None:
+def test_due_times_follow_the_media_clock_from_the_earliest_arrival() -> None:
     relay = AudioRelay(latency=lambda: 0.25)
     base = 1_000.0
     # 20 ms frames whose RTP timestamps start near the 32-bit wrap, arriving with jitter
     start = (1 << 32) - 960 * 2
     arrivals = [base + 0.030, base + 0.020 + 0.025, base + 0.040, base + 0.060 + 0.012]
-    releases = [relay.release_time(_frame((start + 960 * i) % (1 << 32)), t)
-                for i, t in enumerate(arrivals)]
+    dues = [relay.due_time(_frame((start + 960 * i) % (1 << 32)), t)
+            for i, t in enumerate(arrivals)]
     # the earliest-arriving frame (the third: no delay) sets the clock
-    assert np.allclose(np.diff(releases[2:]), 0.020)
-    assert releases[2] == base + 0.040 + 0.25
+    assert np.allclose(np.diff(dues[2:]), 0.020)
+    assert dues[2] == base + 0.040
     assert relay.late == 0
     # a frame far behind its schedule starts a new one from itself
-    late = relay.release_time(_frame((start + 960 * 10) % (1 << 32)), base + 2.0)
-    assert relay.late == 1 and late == base + 2.0 + 0.25
+    late = relay.due_time(_frame((start + 960 * 10) % (1 << 32)), base + 2.0)
+    assert relay.late == 1 and late == base + 2.0
 
 
-def test_a_viewer_track_waits_for_each_release_and_counts_its_own_samples() -> None:
+def _released_after(relay: AudioRelay, due_in: float, pictures: list[tuple[float, float]],
+                    ) -> float:
+    """Seconds until a viewer gets a frame due `due_in` s from now, while pictures of the
+    camera frames that arrived at (now + arrival) go out at (now + when)."""
+    async def main() -> float:
+        track = relay.track()
+        now = time.perf_counter()
+        track.push(_frame(0), now + due_in)
+
+        async def send_pictures() -> None:
+            for when, arrival in pictures:
+                await asyncio.sleep(max(0.0, now + when - time.perf_counter()))
+                relay.picture_sent(now + arrival)
+
+        sender = asyncio.ensure_future(send_pictures())
+        await track.recv()
+        released = time.perf_counter() - now
+        await sender
+        relay.finish()
+        return released
+
+    return asyncio.run(main())
+
+
+def test_audio_waits_for_the_picture_of_its_moment() -> None:
+    # The picture runs 0.3 s behind, where the latency estimate says 0.05 s: the frame
+    # waits for the picture of its moment, not for the estimate.
+    relay = AudioRelay(latency=lambda: 0.05)
+    released = _released_after(relay, 0.0, [(0.1, -0.2), (0.2, -0.1), (0.3, 0.0)])
+    assert 0.28 <= released < 0.45
+    # A picture ahead of the estimate lets it go at once.
+    relay = AudioRelay(latency=lambda: 1.0)
+    released = _released_after(relay, 0.0, [(0.05, 0.01)])
+    assert 0.04 <= released < 0.2
+
+
+def test_without_pictures_audio_waits_the_latency_and_a_margin_at_most() -> None:
+    relay = AudioRelay(latency=lambda: 0.1)
+    released = _released_after(relay, 0.0, [])
+    assert 0.1 + PICTURE_WAIT_S - 0.01 <= released < 0.1 + PICTURE_WAIT_S + 0.2
+
+
+def test_a_viewer_track_waits_for_each_picture_and_counts_its_own_samples() -> None:
     async def main() -> list:
         relay = AudioRelay(latency=lambda: 0.0)
         track = relay.track()
         now = time.perf_counter()
         for i in range(3):
-            track.push(_frame(5_000 + i * 960, loud=i == 1), now + 0.05 * (i + 1))
+            track.push(_frame(5_000 + i * 960, loud=i == 1), now + 0.05 * i)
         out = []
+
+        async def pictures() -> None:
+            for i in range(3):
+                await asyncio.sleep(0.05)
+                relay.picture_sent(now + 0.05 * i)
+
+        sender = asyncio.ensure_future(pictures())
         for _ in range(3):
             frame = await track.recv()
             out.append((time.perf_counter() - now, frame.pts, frame.to_ndarray().max()))
+        await sender
         relay.finish()
         return out
 

@@ -90,6 +90,27 @@ def test_a_track_nobody_reads_costs_no_encoding() -> None:
     asyncio.run(main())
 
 
+def test_each_picture_out_lets_the_audio_of_its_moment_follow() -> None:
+    async def main() -> None:
+        stream = bc.Broadcast("s")
+        frame = _frame(0)
+        await stream.publish(frame)  # no track takes frames: the picture is out at once
+        assert stream.audio.picture_through == frame.captured
+        _joined(stream)
+        later = _frame(1)
+        done = stream.frames
+        await stream.publish(later)
+        assert stream.audio.picture_through == frame.captured  # not before it is encoded
+        for _ in range(200):
+            await asyncio.sleep(0.005)
+            if stream.frames > done:
+                break
+        assert stream.audio.picture_through == later.captured
+        stream.finish()
+
+    asyncio.run(main())
+
+
 def test_keyframes_come_at_most_once_per_gap_whoever_asks() -> None:
     async def main() -> None:
         now = [100.0]

@@ -125,6 +125,11 @@ def test_seconds_per_step_from_the_training_log() -> None:
     elapsed = {1: 2.0, 2: 4.0, 3: 4.5, 4: 5.0, 5: 8.0, 6: 8.5, 7: 9.0}
     lines = [{"step": s, "steps_per_s": s / t} for s, t in elapsed.items()]
     assert seconds_per_step(lines, warmup=2) == pytest.approx(0.5)
+    # a stage's own slower steps (every fourth at 1 s) count: the plan pays for them
+    deltas = [0.5, 0.5, 0.5, 1.0] * 3
+    times = np.cumsum([2.0, 2.0, *deltas])
+    lines = [{"step": s, "steps_per_s": s / t} for s, t in enumerate(times, start=1)]
+    assert seconds_per_step(lines, warmup=2) == pytest.approx(0.625)
 
 
 # -- the job file and the lock ------------------------------------------------------------
@@ -276,12 +281,17 @@ def test_create_killed_in_the_middle_then_resumed(tmp_path, clip6, capsys) -> No
     killed = _job(work)
     assert killed["phases"]["global"]["status"] == "running"
     assert not bundle.exists()
+    timed_in = killed["timing"]["precision"]
+    assert timed_in in ("fp32", "bf16")
 
+    # resumed in the other precision: it goes on, and says the plan was timed in another
+    other = "bf16" if timed_in == "fp32" else "fp32"
     resumed = subprocess.run([sys.executable, "-m", "dancenow", *_create(
-        "-o", str(bundle), "--work", str(work), "--resume")], cwd=tmp_path,
-        capture_output=True, text=True, timeout=240, env=env)
+        "-o", str(bundle), "--work", str(work), "--resume", "--train-precision", other)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=240, env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "continuing the job" in resumed.stderr
+    assert f"timed in {timed_in} and now train in {other}" in resumed.stderr
 
     job = _job(work)
     phases = job["phases"]

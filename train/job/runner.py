@@ -28,7 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import torch
+
 from engine.errors import InputError
+from train import precision as step_precision
 from train.data import PreparedData, PrepareOptions, crop_windows_of, prepare
 from train.job import budget as B
 from train.job.checks import (
@@ -132,10 +135,13 @@ class AvatarJob:
                     self._prepare(videos, held)
             if not state.done("timing"):
                 with self._phase(state, "timing"):
-                    per_step, setup = time_stages(self.data, self.o.work / "timing",
-                                                  self.specs, self.o.train_precision)
+                    per_step, setup, ran_in = time_stages(
+                        self.data, self.o.work / "timing", self.specs, self.o.train_precision)
                     state.data["timing"] = {"seconds_per_step": per_step,
-                                            "setup_seconds": setup, "steps": TIMING_STEPS}
+                                            "setup_seconds": setup, "steps": TIMING_STEPS,
+                                            "precision": ran_in}
+            else:
+                self._warn_other_precision(state)
             if "plan" not in state.data:
                 state.data["plan"] = self._plan(state, scans)
                 state.save()
@@ -295,6 +301,18 @@ class AvatarJob:
         if done >= MIN_PACE_STEPS and clock.elapsed >= MIN_PACE_S:
             self._keep_pace(state, spec, (clock.elapsed / done)
                             / float(plan["step_seconds"][spec.name]))
+
+    def _warn_other_precision(self, state: JobState) -> None:
+        """A resumed job whose steps were timed in another precision than they now run in
+        (`--train-precision`) keeps its plan: say so (the stages' deadlines and the pace
+        check after each stage fit the rest to the time left)."""
+        timed = state.data["timing"].get("precision")
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        now = step_precision.resolve(self.o.train_precision, device)
+        if timed is not None and timed != now:
+            log.warning("the job's steps were timed in %s and now train in %s: its plan "
+                        "stands, and each stage's deadline and the pace check after it fit "
+                        "the rest to the budget", timed, now)
 
     def _stage_deadline(self, state: JobState, spec: B.StageSpec, plan: dict) -> float | None:
         """With a budget, when the stage must end (a `time.time()`) for the phases after
