@@ -2,18 +2,20 @@
 
 Each audio frame gets a due time: its arrival on the performer's own media clock (the
 RTP timestamps of its frames) from the earliest arrival seen, so that network jitter
-does not reach the viewers. A frame goes to the viewers once the avatar of a camera
-frame that arrived at the server no earlier than that has gone to them
-(`AudioRelay.picture_sent`, from the stream's encoder): sound follows the picture that
-actually leaves, however much a loaded machine holds the picture back, rather than an
-estimate of its delay. Where no picture comes (the pipeline not started, or stalled),
-a frame waits at most the avatar's recent latency (`Broadcast.latency()`) plus
-`PICTURE_WAIT_S`. The server's audio receiver hands packets on as they arrive (no 80 ms
+does not reach the viewers. It goes to the viewers the avatar's latency after that
+(`Broadcast.latency()`: from a camera frame's arrival to its avatar going out, the
+median of the last few pictures, so that it follows a machine whose load changes), one
+frame every 20 ms as the schedule says. A picture that stalls holds the sound with it:
+a frame whose moment's picture is over `STALL_S` from having gone out
+(`AudioRelay.picture_sent`, from the stream's encoder) waits for it, `PICTURE_WAIT_S`
+at most. The server's audio receiver hands packets on as they arrive (no 80 ms
 prefetch: the schedule is the buffer). Each viewer's connection encodes its audio
 (Opus) itself, cheap next to video. The performer's own connection gets no audio back
 (it would echo).
 
-A viewer's track keeps at most `MAX_QUEUE` frames; one that falls behind loses the oldest.
+A viewer's track keeps at most `MAX_QUEUE` frames; one that falls behind loses the
+oldest, and frames over `STALE_S` past their release time are left out (a viewer that
+joins, or a sender that stalled, starts with the sound of now, not a backlog).
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 log = logging.getLogger(__name__)
 MAX_QUEUE = 250  # audio frames a viewer may hold (5 s of 20 ms frames)
 RTP_WRAP = 1 << 32
-PICTURE_WAIT_S = 0.5  # past the avatar's recent latency, audio waits no longer for it
+STALL_S = 0.15  # audio waits for a picture this far behind its moment (a stall)
+PICTURE_WAIT_S = 0.5  # past its release time, audio waits no longer for a picture
 LATE_S = 0.2  # a frame this far behind its due time starts a new schedule from itself
+STALE_S = 0.2  # a frame this far past its release time is left out
 
 
 class ViewerAudioTrack(MediaStreamTrack):
-    """The performer's audio as one viewer receives it, each frame once the picture of
-    its moment has gone out."""
+    """The performer's audio as one viewer receives it, each frame at its release time
+    (`AudioRelay.wait_for_release`)."""
 
     kind = "audio"
 
@@ -50,6 +54,7 @@ class ViewerAudioTrack(MediaStreamTrack):
         self._samples = 0  # this track's own clock, in samples
         self._ended = False
         self.frames_sent = 0
+        self.frames_stale = 0  # left out, over STALE_S past their release time
 
     def push(self, frame: av.AudioFrame, due: float) -> None:
         if len(self._queue) >= MAX_QUEUE:
@@ -69,7 +74,10 @@ class ViewerAudioTrack(MediaStreamTrack):
             self._ready.clear()
             await self._ready.wait()
         due, frame = self._queue.popleft()
-        await self.relay.wait_for_picture(due)
+        while self._queue and self.relay.stale(due):
+            self.frames_stale += 1
+            due, frame = self._queue.popleft()
+        await self.relay.wait_for_release(due)
         out = av.AudioFrame.from_ndarray(frame.to_ndarray(), format=frame.format.name,
                                          layout=frame.layout.name)
         out.sample_rate = frame.sample_rate
@@ -96,7 +104,7 @@ class AudioRelay:
         self._anchor: float | None = None  # arrival time of media time 0
         self._first_pts: int | None = None
         self.frames = 0
-        self.late = 0  # frames that arrived after their release time (re-anchored)
+        self.late = 0  # frames over LATE_S behind their due time (re-anchored)
         self.ended = False
 
     @property
@@ -142,22 +150,33 @@ class AudioRelay:
 
     def picture_sent(self, arrival: float) -> None:
         """The avatar of the camera frame that arrived at `arrival` (perf_counter) went to
-        the viewers: audio due up to then may follow."""
+        the viewers."""
         if self.picture_through is None or arrival > self.picture_through:
             self.picture_through = arrival
             self._picture.set()
             self._picture = asyncio.Event()
 
-    async def wait_for_picture(self, due: float) -> None:
-        """Until the picture of the moment `due` has gone out, or for the avatar's recent
-        latency and `PICTURE_WAIT_S` past `due` where no picture comes."""
-        deadline = due + self.latency() + PICTURE_WAIT_S
-        while self.picture_through is None or self.picture_through < due:
+    def stale(self, due: float) -> bool:
+        """Whether a frame due at `due` is over `STALE_S` past its release time."""
+        return time.perf_counter() > due + self.latency() + STALE_S
+
+    async def wait_for_release(self, due: float) -> None:
+        """Until the release time of a frame due at `due` (the avatar's recent latency
+        after it) and, while no picture has gone out or the picture has stalled over
+        `STALL_S` short of that moment, until it comes, `PICTURE_WAIT_S` past the release
+        time at most."""
+        release = due + self.latency()
+        wait = release - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        deadline = release + PICTURE_WAIT_S
+        while self.picture_through is None or self.picture_through < due - STALL_S:
             left = deadline - time.perf_counter()
             if left <= 0:
                 return
             try:
-                await asyncio.wait_for(self._picture.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._picture.wait()
             except TimeoutError:
                 return
 

@@ -23,8 +23,8 @@ the performer's codec adds no encoding at all.
 * An encoding error skips the frame and re-opens the encoder.
 * `finish` ends every track.
 
-The performer's audio goes to the viewers through `audio` (`server.audio`), each frame
-after the picture of its moment (`AudioRelay.picture_sent`).
+The performer's audio goes to the viewers through `audio` (`server.audio`), delayed by
+`latency()` and held while the picture stalls (`AudioRelay.picture_sent`).
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ VIEWER_QUEUE = 30  # encoded frames a track may fall behind before it starts ove
 BITRATE = 1_000_000
 MIN_BITRATE = 250_000
 MAX_BITRATE = 1_500_000
+LATENCY_WINDOW = 5  # pictures whose median latency delays the audio
 BITRATE_STEP = 0.1  # an estimate this share away from the encoder's bitrate re-opens it
 # PyAV encoder and options per negotiated codec: realtime, no frames held back
 ENCODERS = {
@@ -217,8 +218,9 @@ class Broadcast:
         self.keyframe_requests = 0  # loss reports heard
         self.finished = False
         self.frames = 0  # frames encoded for the tracks
-        # seconds from a camera frame's arrival to its avatar reaching the viewers
-        self._latencies: collections.deque[float] = collections.deque(maxlen=30)
+        # seconds from a camera frame's arrival to its avatar reaching the viewers, over
+        # the last few pictures (the audio's delay: it follows a change of load at once)
+        self._latencies: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
         self.audio = AudioRelay(self.latency)
 
     def latency(self) -> float:
@@ -299,6 +301,7 @@ class Broadcast:
                 self._last_keyframe = now
                 self.keyframe_wanted = False
             video = self._stamp(frame)
+            sent = False
             for codec in codecs:
                 encoder = self._encoders[codec]
                 try:
@@ -314,7 +317,8 @@ class Broadcast:
                     continue
                 for track in [t for t in self._viewers if t.codec == codec]:
                     track.push(packets, keyframe)
-            if frame.captured is not None:
+                sent = True
+            if sent and frame.captured is not None:
                 self._latencies.append(time.perf_counter() - frame.captured)
                 self.audio.picture_sent(frame.captured)
             self.frames += 1

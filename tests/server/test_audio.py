@@ -1,5 +1,6 @@
-"""The performer's audio for the audience: due on its own media clock, released with the
-picture of its moment, and at a real viewer within reach of the picture."""
+"""The performer's audio for the audience: due on its own media clock, released the
+avatar's recent latency later, held while the picture stalls, and at a real viewer within
+reach of the picture."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import time
 import av
 import numpy as np
 
-from server.audio import PICTURE_WAIT_S, AudioRelay
+from server import audio
+from server.audio import AudioRelay
 from server.loopback import click_arrivals
 
 
@@ -43,7 +45,8 @@ def test_due_times_follow_the_media_clock_from_the_earliest_arrival() -> None:
 def _released_after(relay: AudioRelay, due_in: float, pictures: list[tuple[float, float]],
                     ) -> float:
     """Seconds until a viewer gets a frame due `due_in` s from now, while pictures of the
-    camera frames that arrived at (now + arrival) go out at (now + when)."""
+    camera frames that arrived at (now + arrival) go out at (now + when), the first at
+    once."""
     async def main() -> float:
         track = relay.track()
         now = time.perf_counter()
@@ -64,43 +67,57 @@ def _released_after(relay: AudioRelay, due_in: float, pictures: list[tuple[float
     return asyncio.run(main())
 
 
-def test_audio_waits_for_the_picture_of_its_moment() -> None:
-    # The picture runs 0.3 s behind, where the latency estimate says 0.05 s: the frame
-    # waits for the picture of its moment, not for the estimate.
+def test_audio_goes_the_avatars_recent_latency_after_its_moment() -> None:
+    relay = AudioRelay(latency=lambda: 0.2)
+    released = _released_after(relay, 0.0, [(0.0, 0.0)])  # the picture keeps up
+    assert 0.19 <= released < 1.0
+
+
+def test_a_stalled_picture_holds_the_audio_until_it_comes(monkeypatch) -> None:
+    monkeypatch.setattr(audio, "PICTURE_WAIT_S", 10.0)
     relay = AudioRelay(latency=lambda: 0.05)
-    released = _released_after(relay, 0.0, [(0.1, -0.2), (0.2, -0.1), (0.3, 0.0)])
-    assert 0.28 <= released < 0.45
-    # A picture ahead of the estimate lets it go at once.
-    relay = AudioRelay(latency=lambda: 1.0)
-    released = _released_after(relay, 0.0, [(0.05, 0.01)])
-    assert 0.04 <= released < 0.2
+    # the picture of the frame's moment goes out 0.4 s after it, not 0.05 s
+    released = _released_after(relay, 0.0, [(0.0, -0.5), (0.4, 0.0)])
+    assert 0.39 <= released < 5.0
 
 
-def test_without_pictures_audio_waits_the_latency_and_a_margin_at_most() -> None:
+def test_audio_waits_for_a_picture_a_bounded_time(monkeypatch) -> None:
+    monkeypatch.setattr(audio, "PICTURE_WAIT_S", 0.3)
     relay = AudioRelay(latency=lambda: 0.1)
-    released = _released_after(relay, 0.0, [])
-    assert 0.1 + PICTURE_WAIT_S - 0.01 <= released < 0.1 + PICTURE_WAIT_S + 0.2
+    released = _released_after(relay, 0.0, [])  # no picture at all
+    assert 0.39 <= released < 5.0
+    relay = AudioRelay(latency=lambda: 0.1)
+    released = _released_after(relay, 0.0, [(0.0, -1.0)])  # a picture that never catches up
+    assert 0.39 <= released < 5.0
 
 
-def test_a_viewer_track_waits_for_each_picture_and_counts_its_own_samples() -> None:
+def test_a_viewer_starts_with_the_sound_of_now_not_a_backlog() -> None:
+    async def main() -> tuple[int, int]:
+        relay = AudioRelay(latency=lambda: 0.0)
+        relay.picture_sent(time.perf_counter())
+        track = relay.track()
+        now = time.perf_counter()
+        for i, due in enumerate([now - 1.0, now - 0.5, now]):
+            track.push(_frame(i * 960, loud=i == 2), due)
+        frame = await track.recv()
+        relay.finish()
+        return int(frame.to_ndarray().max()), track.frames_stale
+
+    assert asyncio.run(main()) == (30000, 2)
+
+
+def test_a_viewer_track_releases_in_order_and_counts_its_own_samples() -> None:
     async def main() -> list:
         relay = AudioRelay(latency=lambda: 0.0)
         track = relay.track()
         now = time.perf_counter()
+        relay.picture_sent(now)
         for i in range(3):
-            track.push(_frame(5_000 + i * 960, loud=i == 1), now + 0.05 * i)
+            track.push(_frame(5_000 + i * 960, loud=i == 1), now + 0.05 * (i + 1))
         out = []
-
-        async def pictures() -> None:
-            for i in range(3):
-                await asyncio.sleep(0.05)
-                relay.picture_sent(now + 0.05 * i)
-
-        sender = asyncio.ensure_future(pictures())
         for _ in range(3):
             frame = await track.recv()
             out.append((time.perf_counter() - now, frame.pts, frame.to_ndarray().max()))
-        await sender
         relay.finish()
         return out
 

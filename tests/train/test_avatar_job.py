@@ -25,7 +25,7 @@ from synth.room import standard_room
 from train.job import budget as B
 from train.job.checks import check_videos
 from train.job.state import JobBusy, JobState, WorkLock
-from train.job.timing import seconds_per_step
+from train.job.timing import other_precision_warning, seconds_per_step
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -130,6 +130,13 @@ def test_seconds_per_step_from_the_training_log() -> None:
     times = np.cumsum([2.0, 2.0, *deltas])
     lines = [{"step": s, "steps_per_s": s / t} for s, t in enumerate(times, start=1)]
     assert seconds_per_step(lines, warmup=2) == pytest.approx(0.625)
+
+
+def test_a_resume_in_another_precision_is_told_the_plan_stands() -> None:
+    assert other_precision_warning("bf16", "bf16") is None
+    assert other_precision_warning(None, "fp32") is None  # a job timed before it was recorded
+    warning = other_precision_warning("bf16", "fp32")
+    assert warning is not None and "timed in bf16 and now train in fp32" in warning
 
 
 # -- the job file and the lock ------------------------------------------------------------
@@ -281,17 +288,14 @@ def test_create_killed_in_the_middle_then_resumed(tmp_path, clip6, capsys) -> No
     killed = _job(work)
     assert killed["phases"]["global"]["status"] == "running"
     assert not bundle.exists()
-    timed_in = killed["timing"]["precision"]
-    assert timed_in in ("fp32", "bf16")
+    assert killed["timing"]["precision"] in ("fp32", "bf16")
 
-    # resumed in the other precision: it goes on, and says the plan was timed in another
-    other = "bf16" if timed_in == "fp32" else "fp32"
     resumed = subprocess.run([sys.executable, "-m", "dancenow", *_create(
-        "-o", str(bundle), "--work", str(work), "--resume", "--train-precision", other)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=240, env=env)
+        "-o", str(bundle), "--work", str(work), "--resume")], cwd=tmp_path,
+        capture_output=True, text=True, timeout=240, env=env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "continuing the job" in resumed.stderr
-    assert f"timed in {timed_in} and now train in {other}" in resumed.stderr
+    assert "were timed in" not in resumed.stderr  # the same precision as timed
 
     job = _job(work)
     phases = job["phases"]

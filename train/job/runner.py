@@ -45,7 +45,7 @@ from train.job.checks import (
 from train.job.heldout import write_heldout
 from train.job.progress import JobProgress, TrainLogFollower
 from train.job.state import JobState, PhaseClock, WorkLock
-from train.job.timing import TIMING_STEPS, time_stages
+from train.job.timing import TIMING_STEPS, other_precision_warning, time_stages
 from train.presets import get_preset
 from train.trainer import TrainConfig, Trainer, load_checkpoint, saved_setting
 
@@ -304,15 +304,13 @@ class AvatarJob:
 
     def _warn_other_precision(self, state: JobState) -> None:
         """A resumed job whose steps were timed in another precision than they now run in
-        (`--train-precision`) keeps its plan: say so (the stages' deadlines and the pace
-        check after each stage fit the rest to the time left)."""
-        timed = state.data["timing"].get("precision")
+        (`--train-precision`) keeps its plan: say so."""
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        now = step_precision.resolve(self.o.train_precision, device)
-        if timed is not None and timed != now:
-            log.warning("the job's steps were timed in %s and now train in %s: its plan "
-                        "stands, and each stage's deadline and the pace check after it fit "
-                        "the rest to the budget", timed, now)
+        warning = other_precision_warning(state.data["timing"].get("precision"),
+                                          step_precision.resolve(self.o.train_precision,
+                                                                 device))
+        if warning is not None:
+            log.warning("%s", warning)
 
     def _stage_deadline(self, state: JobState, spec: B.StageSpec, plan: dict) -> float | None:
         """With a budget, when the stage must end (a `time.time()`) for the phases after

@@ -49,13 +49,14 @@ def seconds_per_step(log_lines: list[dict], warmup: int = WARMUP) -> float:
 
 
 def time_stages(data: Path, folder: Path, specs: list[StageSpec], precision: str = "auto",
-                steps: int = TIMING_STEPS) -> tuple[dict[str, float], dict[str, float], str]:
+                steps: int = TIMING_STEPS,
+                ) -> tuple[dict[str, float], dict[str, float], str | None]:
     """(seconds per step, seconds of set-up) per stage in `precision` (the training's),
     measured in `folder` (replaced), and the precision the steps ran in (`fp32` or
-    `bf16`, what `precision` means on this machine)."""
+    `bf16`, what `precision` means on this machine; None without stages)."""
     shutil.rmtree(folder, ignore_errors=True)
     per_step, setup = {}, {}
-    ran_in = ""
+    ran_in: str | None = None
     for spec in specs:
         preset = get_preset(spec.preset)
         config = TrainConfig(preset=spec.preset, stage=spec.stage, iters=steps,
@@ -76,3 +77,13 @@ def time_stages(data: Path, folder: Path, specs: list[StageSpec], precision: str
         log.info("timed %s: %.3f s per step (%s, batch %d), %.1f s to set up", spec.name,
                  per_step[spec.name], spec.preset, preset.batch, setup[spec.name])
     return per_step, setup, ran_in
+
+
+def other_precision_warning(timed: str | None, now: str) -> str | None:
+    """What to tell a resumed job whose steps were timed in `timed` and now train in
+    `now` (None when they agree or the timing did not say)."""
+    if timed is None or timed == now:
+        return None
+    return (f"the job's steps were timed in {timed} and now train in {now}: its plan stands, "
+            "and each stage's deadline and the pace check after it fit the rest to the "
+            "budget")
