@@ -117,14 +117,21 @@ def _keep_negotiated(transceiver: object, wanted: str) -> None:
     transceiver._codecs = chosen + rtx
 
 
-def sent_codec(answer_sdp: str) -> str:
-    """The video codec an answer settles on ("video/vp8", ...): its video section's first."""
+def sent_codec(answer_sdp: str, mid: str | None = None) -> str:
+    """The video codec an answer settles on ("video/vp8", ...) for the section of `mid`
+    (a transceiver's; None: the first video section): that section's first codec."""
     from aiortc.sdp import SessionDescription
 
     for media in SessionDescription.parse(answer_sdp).media:
-        if media.kind == "video" and media.rtp.codecs:
+        if media.kind == "video" and media.rtp.codecs and mid in (None, media.rtp.muxId):
             return media.rtp.codecs[0].mimeType.lower()
-    raise ValueError("the answer has no video codec")
+    where = "" if mid is None else f" in its section {mid!r}"
+    raise ValueError(f"the answer has no video codec{where}")
+
+
+def sender_mid(pc: RTCPeerConnection, sender: RTCRtpSender) -> str | None:
+    """The media section (mid) `sender` sends on, once negotiated."""
+    return next((t.mid for t in pc.getTransceivers() if t.sender is sender), None)
 
 
 def offer_codec_first(transceiver: object, codec: str) -> None:

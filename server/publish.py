@@ -84,7 +84,7 @@ class Publisher:
             if location:
                 self.resource = urllib.parse.urljoin(self.url, location)
             await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
-            self.broadcast.attach(self.track, sent_codec(body))
+            self.broadcast.attach(self.track, sent_codec(body, transceiver.mid))
         except (aiohttp.ClientError, TimeoutError, RuntimeError, ValueError,
                 InvalidStateError) as exc:
             self.state, self.error = "failed", str(exc)

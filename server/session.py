@@ -71,6 +71,7 @@ from server.peer import (
     IceServer,
     new_peer_connection,
     prefer_codec,
+    sender_mid,
     sent_codec,
     take_dtls_server_role,
 )
@@ -317,7 +318,8 @@ class Session:
                 prefer_codec(self.pc, sender, self.options.codec)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
             if sender is not None:
-                self.broadcast.attach(self.track, sent_codec(self.pc.localDescription.sdp))
+                self.broadcast.attach(self.track, sent_codec(self.pc.localDescription.sdp,
+                                                             sender_mid(self.pc, sender)))
                 forward_receiver_feedback(sender, self.track)
         except InvalidStateError as exc:  # the connection was closed meanwhile
             if self._closing is None:

@@ -18,7 +18,13 @@ import secrets
 from aiortc import RTCSessionDescription
 
 from server.broadcast import Broadcast, forward_receiver_feedback
-from server.peer import new_peer_connection, prefer_codec, sent_codec, take_dtls_server_role
+from server.peer import (
+    new_peer_connection,
+    prefer_codec,
+    sender_mid,
+    sent_codec,
+    take_dtls_server_role,
+)
 from server.session import SECRET_BYTES, ServerBusy, SessionOptions
 
 log = logging.getLogger(__name__)
@@ -73,7 +79,8 @@ class Viewer:
             self.audio = self.broadcast.audio.track()
             self.pc.addTrack(self.audio)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
-        self.broadcast.attach(self.track, sent_codec(self.pc.localDescription.sdp))
+        self.broadcast.attach(self.track, sent_codec(self.pc.localDescription.sdp,
+                                                     sender_mid(self.pc, sender)))
         self._watch = asyncio.create_task(self._watch_task())
         return self.pc.localDescription
 

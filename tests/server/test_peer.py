@@ -79,3 +79,39 @@ def test_the_preferred_codec_is_sent_when_the_offer_takes_it(offer_sdp) -> None:
     vp8_only = asyncio.run(vp8_offer())
     assert " H264/90000" not in vp8_only
     assert asyncio.run(answered("H264", vp8_only))[0] == "video/vp8"
+
+
+def test_the_codec_is_read_from_the_senders_own_section() -> None:
+    """An offer with two video sections, H.264 only then VP8 only, the server sending on
+    the second: its codec is that section's, not the first's."""
+    from aiortc import RTCPeerConnection
+    from aiortc.mediastreams import VideoStreamTrack
+    from aiortc.rtcrtpsender import RTCRtpSender
+
+    from server.peer import sender_mid
+
+    async def main() -> tuple[str, str, str | None]:
+        offerer = RTCPeerConnection()
+        codecs = RTCRtpSender.getCapabilities("video").codecs
+        for wanted in ("video/h264", "video/vp8"):
+            transceiver = offerer.addTransceiver("video", direction="recvonly")
+            transceiver.setCodecPreferences(
+                [c for c in codecs if c.mimeType.lower() in (wanted, "video/rtx")])
+        await offerer.setLocalDescription(await offerer.createOffer())
+        pc = new_peer_connection()
+        await pc.setRemoteDescription(offerer.localDescription)
+        second = pc.getTransceivers()[1]
+        second.sender.replaceTrack(VideoStreamTrack())
+        second.direction = "sendonly"
+        await pc.setLocalDescription(await pc.createAnswer())
+        answer = pc.localDescription.sdp
+        mid = sender_mid(pc, second.sender)
+        await pc.close()
+        await offerer.close()
+        return sent_codec(answer), sent_codec(answer, mid), mid
+
+    first, own, mid = asyncio.run(main())
+    assert mid == "1"
+    assert (first, own) == ("video/h264", "video/vp8")
+    with pytest.raises(ValueError, match="section '7'"):
+        sent_codec("v=0\r\n", "7")
