@@ -156,16 +156,20 @@ class AudioRelay:
             self._picture.set()
             self._picture = asyncio.Event()
 
+    def release_time(self, due: float) -> float:
+        """When a frame due at `due` goes out: the avatar's recent latency after it."""
+        return due + self.latency()
+
     def stale(self, due: float) -> bool:
         """Whether a frame due at `due` is over `STALE_S` past its release time."""
-        return time.perf_counter() > due + self.latency() + STALE_S
+        return time.perf_counter() > self.release_time(due) + STALE_S
 
     async def wait_for_release(self, due: float) -> None:
         """Until the release time of a frame due at `due` (the avatar's recent latency
         after it) and, while no picture has gone out or the picture has stalled over
         `STALL_S` short of that moment, until it comes, `PICTURE_WAIT_S` past the release
         time at most."""
-        release = due + self.latency()
+        release = self.release_time(due)
         wait = release - time.perf_counter()
         if wait > 0:
             await asyncio.sleep(wait)

@@ -279,7 +279,13 @@ class Broadcast:
         """The newest frame for the tracks (encoded in the background)."""
         if any(t.started for t in self._viewers) and not self._slot.closed:
             self._slot.put(frame)
-        elif frame.captured is not None:  # no viewers: the latency up to here
+        else:  # no track takes frames: the picture is out here
+            self._picture_out(frame)
+
+    def _picture_out(self, frame: LiveFrame) -> None:
+        """`frame`'s avatar went to the tracks (or to none): its latency counts, and the
+        audio of its moment may follow."""
+        if frame.captured is not None:
             self._latencies.append(time.perf_counter() - frame.captured)
             self.audio.picture_sent(frame.captured)
 
@@ -318,9 +324,8 @@ class Broadcast:
                 for track in [t for t in self._viewers if t.codec == codec]:
                     track.push(packets, keyframe)
                 sent = True
-            if sent and frame.captured is not None:
-                self._latencies.append(time.perf_counter() - frame.captured)
-                self.audio.picture_sent(frame.captured)
+            if sent:
+                self._picture_out(frame)
             self.frames += 1
         for encoder in self._encoders.values():  # the stream ended
             encoder.close()

@@ -20,6 +20,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCRtpCodecCapability,
     RTCRtpSender,
+    RTCRtpTransceiver,
 )
 
 from engine.errors import InputError
@@ -87,10 +88,10 @@ def prefer_codec(pc: RTCPeerConnection, sender: RTCRtpSender, codec: str) -> Non
     if f" {codec.lower()}/90000" not in remote:
         return
     codecs = only_codec(codec)
-    for transceiver in pc.getTransceivers():
-        if transceiver.sender is sender and any(c.mimeType.lower() == wanted for c in codecs):
-            transceiver.setCodecPreferences(codecs)
-            _keep_negotiated(transceiver, wanted)
+    transceiver = _transceiver_of(pc, sender)
+    if transceiver is not None and any(c.mimeType.lower() == wanted for c in codecs):
+        transceiver.setCodecPreferences(codecs)
+        _keep_negotiated(transceiver, wanted)
 
 
 def only_codec(codec: str) -> list[RTCRtpCodecCapability]:
@@ -129,9 +130,14 @@ def sent_codec(answer_sdp: str, mid: str | None = None) -> str:
     raise ValueError(f"the answer has no video codec{where}")
 
 
+def _transceiver_of(pc: RTCPeerConnection, sender: RTCRtpSender) -> RTCRtpTransceiver | None:
+    return next((t for t in pc.getTransceivers() if t.sender is sender), None)
+
+
 def sender_mid(pc: RTCPeerConnection, sender: RTCRtpSender) -> str | None:
     """The media section (mid) `sender` sends on, once negotiated."""
-    return next((t.mid for t in pc.getTransceivers() if t.sender is sender), None)
+    transceiver = _transceiver_of(pc, sender)
+    return None if transceiver is None else transceiver.mid
 
 
 def offer_codec_first(transceiver: object, codec: str) -> None:

@@ -175,6 +175,13 @@ def crop_batch(images: torch.Tensor, boxes: np.ndarray, size: int) -> torch.Tens
     return torch.cat(crops)
 
 
+def training_device(local_rank: int = 0) -> torch.device:
+    """Where a training process runs: its CUDA GPU where there is one, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
 class _Distributed:
     """Process-group bookkeeping for torchrun (a no-op in a single process)."""
 
@@ -191,10 +198,10 @@ class _Distributed:
         return self.rank == 0
 
     def device(self) -> torch.device:
-        if torch.cuda.is_available():
-            torch.cuda.set_device(self.local_rank)
-            return torch.device("cuda", self.local_rank)
-        return torch.device("cpu")
+        device = training_device(self.local_rank)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        return device
 
     def wrap(self, module: nn.Module) -> nn.Module:
         if self.world > 1 and any(p.requires_grad for p in module.parameters()):

@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import torch
-
 from engine.errors import InputError
 from train import precision as step_precision
 from train.data import PreparedData, PrepareOptions, crop_windows_of, prepare
@@ -47,7 +45,13 @@ from train.job.progress import JobProgress, TrainLogFollower
 from train.job.state import JobState, PhaseClock, WorkLock
 from train.job.timing import TIMING_STEPS, other_precision_warning, time_stages
 from train.presets import get_preset
-from train.trainer import TrainConfig, Trainer, load_checkpoint, saved_setting
+from train.trainer import (
+    TrainConfig,
+    Trainer,
+    load_checkpoint,
+    saved_setting,
+    training_device,
+)
 
 log = logging.getLogger(__name__)
 
@@ -305,10 +309,9 @@ class AvatarJob:
     def _warn_other_precision(self, state: JobState) -> None:
         """A resumed job whose steps were timed in another precision than they now run in
         (`--train-precision`) keeps its plan: say so."""
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         warning = other_precision_warning(state.data["timing"].get("precision"),
                                           step_precision.resolve(self.o.train_precision,
-                                                                 device))
+                                                                 training_device()))
         if warning is not None:
             log.warning("%s", warning)
 
