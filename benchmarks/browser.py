@@ -2,6 +2,7 @@
 
     python -m benchmarks.browser [--browsers chromium firefox] [--seconds 20] [--repeat 3]
                                  [--avatar AVATAR ...] [--send auto canvas]
+                                 [--transport offer whip] [--backend auto ort-cpu ...]
 
 For each browser and avatar (by default the two demo avatars, `demo-live` first, as
 `dancenow serve` offers them): `dancenow serve`'s app on a loopback port (one session,
@@ -14,7 +15,9 @@ the frame codes (p50 / p95), and the server's statistics for the session.
 The page sends its camera in one of two ways (server/static/camera.js): `frames` (the
 camera's frames marked in place; Chromium) or `canvas` (drawn through a canvas; Firefox,
 or any browser with `?send=canvas`). `--send auto canvas` runs both in turns where the
-browser has both; the `camera` column says which one a run used.
+browser has both; the `camera` column says which one a run used. `--transport offer whip`
+runs the page's one connection and its WHIP + WHEP path in turns, `--backend` the server's
+runners (`auto`, as `dancenow serve`, is resolved to the backend it picks here).
 
 A shared machine's speed drifts by more than the differences worth measuring, so each
 browser and avatar runs `--repeat` times, taking turns, and the summary row is the
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import logging
 import shutil
 import tempfile
@@ -49,6 +53,7 @@ from benchmarks.report import command_line, write_results
 from engine.avatar import DEMO_AVATAR, DEMO_LIVE_AVATAR, AvatarBundle, load_bundle
 from engine.errors import InputError
 from engine.pipeline import PipelineConfig
+from engine.runners.base import AUTO, available_backends, resolve_backend
 from server.app import ServeConfig, create_app
 from server.session import SessionOptions
 from synth.clip import ClipSpec, synth_clip
@@ -130,12 +135,14 @@ class PageRun:
                 "server": {k: server.get(k) for k in SERVER_KEYS}}
 
 
-def demo_app(pose_models: str | None = None, avatar: str | Path = DEMO_LIVE_AVATAR
-             ) -> web.Application:
+def demo_app(pose_models: str | None = None, avatar: str | Path = DEMO_LIVE_AVATAR,
+             backend: str = AUTO) -> web.Application:
     """The server's app as `dancenow serve` builds it: one avatar, one session at a time,
-    pose on ONNX Runtime with one thread (its own CPU)."""
+    the avatar's models and the pose on `backend` (default `auto`, as `serve`), the pose
+    with one thread (its own CPU)."""
     bundle: AvatarBundle = load_bundle(avatar)
-    pipeline = PipelineConfig(pose_backend="ort-cpu", pose_models=pose_models, pose_threads=1)
+    pipeline = PipelineConfig(backend=backend, pose_backend=backend, pose_models=pose_models,
+                              pose_threads=1)
     return create_app(ServeConfig(avatars={bundle.name: bundle}, max_sessions=1,
                                   session=SessionOptions(pipeline=pipeline)))
 
@@ -255,6 +262,7 @@ async def firefox_run(url: str, seconds: float, executable: str | None = FIREFOX
 
 
 SENDS = ("auto", "canvas")  # the page's choice of camera path, or the canvas path forced
+TRANSPORTS = ("offer", "whip")  # one connection, or WHIP in and WHEP out
 
 
 async def measure(browser: str, app_factory: Callable[[], web.Application], seconds: float,
@@ -264,7 +272,7 @@ async def measure(browser: str, app_factory: Callable[[], web.Application], seco
     or `whip` (camera over WHIP, avatar over WHEP: `?transport=whip`)."""
     if send not in SENDS:
         raise InputError(f"unknown send {send!r}: use {' or '.join(SENDS)}")
-    if transport not in ("offer", "whip"):
+    if transport not in TRANSPORTS:
         raise InputError(f"unknown transport {transport!r}: use offer or whip")
     params = ([] if send == "auto" else [f"send={send}"]) + \
         ([] if transport == "offer" else [f"transport={transport}"])
@@ -309,11 +317,13 @@ def _cells(values: list[float | None]) -> str:
                       for v, (_, _, fmt) in zip(values, COLUMNS, strict=True))
 
 
-def _groups(runs: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
-    """Runs by (browser, avatar, camera path), in the order they first ran."""
-    groups: dict[tuple[str, str, str], list[dict]] = {}
+def _groups(runs: list[dict]) -> dict[tuple[str, ...], list[dict]]:
+    """Runs by (browser, avatar, camera path, transport, backend), in the order they
+    first ran."""
+    groups: dict[tuple[str, ...], list[dict]] = {}
     for r in runs:
-        key = (r["browser"], r.get("avatar", ""), r.get("send_path") or "")
+        key = (r["browser"], r.get("avatar", ""), r.get("send_path") or "",
+           r.get("transport", "offer"), r.get("backend", ""))
         groups.setdefault(key, []).append(r)
     return groups
 
@@ -329,17 +339,20 @@ def markdown(report: dict) -> str:
              "(the machine's speed then). Before them, "
              f"{report.get('warmup_runs', 0)} unrecorded run(s) per browser.", "",
              "`camera`: how the page sent its camera (frames: marked in place; canvas: "
-             "drawn through a canvas).", "",
-             "| browser | avatar | camera | run | " + " | ".join(h for h, _, _ in COLUMNS)
-             + " |",
-             "|---|---|---|---|" + "---:|" * len(COLUMNS)]
-    for (name, avatar, path), runs in _groups(report["runs"]).items():
-        lines.append(f"| {name} | {avatar} | {path} | **median of {len(runs)}** | "
-                     f"{_cells(median_row(runs))} |")
+             "drawn through a canvas). `transport`: offer (camera and avatar on one "
+             "connection) or whip (camera over WHIP, avatar over WHEP: two connections). "
+             "`backend`: the server's runner of the avatar's and the pose models.", "",
+             "| browser | avatar | camera | transport | backend | run | "
+             + " | ".join(h for h, _, _ in COLUMNS) + " |",
+             "|---|---|---|---|---|---|" + "---:|" * len(COLUMNS)]
+    for (name, avatar, path, transport, backend), runs in _groups(report["runs"]).items():
+        lines.append(f"| {name} | {avatar} | {path} | {transport} | {backend} | "
+                     f"**median of {len(runs)}** | {_cells(median_row(runs))} |")
         for i, r in enumerate(runs, 1):
-            lines.append(f"| | | | {i} | {_cells([value(r) for _, value, _ in COLUMNS])} |")
+            lines.append(f"| | | | | | {i} | "
+                         f"{_cells([value(r) for _, value, _ in COLUMNS])} |")
     for name in report["missing"]:
-        lines.append(f"| {name} | | | not installed |" + " |" * len(COLUMNS))
+        lines.append(f"| {name} | | | | | not installed |" + " |" * len(COLUMNS))
     return "\n".join(lines) + "\n"
 
 
@@ -358,6 +371,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="the page's camera path: auto (its own choice: frames where the "
                              "browser can, else canvas) and/or canvas (forced); several take "
                              "turns (default: auto)")
+    parser.add_argument("--transport", nargs="+", default=["offer"], choices=TRANSPORTS,
+                        help="how the page connects: offer (camera and avatar on one "
+                             "connection) and/or whip (camera over WHIP, avatar over WHEP); "
+                             "several take turns (default: offer)")
+    parser.add_argument("--backend", nargs="+", default=[AUTO], metavar="BACKEND",
+                        help="the server's runner of the avatar's and the pose models (auto, "
+                             "as `dancenow serve`; ort-cpu, ov-cpu, ...); several take turns "
+                             "(default: auto)")
     parser.add_argument("--warmup-runs", type=int, default=1, metavar="N",
                         help="unrecorded sessions per browser before the measured ones "
                              "(default 1)")
@@ -372,6 +393,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeat must be at least 1")
     if args.warmup_runs < 0:
         parser.error("--warmup-runs cannot be negative")
+    status = available_backends()
+    for backend in args.backend:
+        if backend != AUTO and backend not in status:
+            parser.error(f"unknown backend {backend!r}: use auto or {', '.join(status)}")
+        if backend != AUTO and status[backend]:
+            parser.error(f"backend {backend} is not available here: {status[backend]}")
+    backends = list(dict.fromkeys(resolve_backend(b) for b in args.backend))
     from export.blazepose import ensure_pose_models
 
     ensure_pose_models("ort-cpu")
@@ -392,27 +420,31 @@ def main(argv: list[str] | None = None) -> int:
                 if run.send_path == "canvas" and set(sends[name]) == set(SENDS):
                     sends[name] = ["auto"]  # the page's own choice is the canvas here
         for turn in range(args.repeat):
-            for name in present:
-                for avatar, avatar_name in zip(avatars, names, strict=True):
-                    for send in sends[name]:
-                        reference = reference_ms(avatars[0])
-                        run = asyncio.run(measure(name, lambda a=avatar: demo_app(avatar=a),
-                                                  args.seconds, Path(tmp), send))
-                        log.info("%s, %s, camera through %s, run %d/%d: %.1f avatar fps "
-                                 "decoded, %.1f presented, glass-to-glass p50 %s ms "
-                                 "(reference %.1f ms)", name, avatar_name, run.send_path,
-                                 turn + 1, args.repeat, run.fps, run.shown_fps,
-                                 run.glass_percentile(50), reference)
-                        runs.append({**run.summary(), "avatar": avatar_name, "send": send,
-                                     "run": turn + 1, "reference_ms": reference})
+            for name, (avatar, avatar_name), transport, backend in itertools.product(
+                    present, zip(avatars, names, strict=True), args.transport, backends):
+                for send in sends[name]:
+                    reference = reference_ms(avatars[0])
+                    run = asyncio.run(measure(
+                        name, lambda a=avatar, b=backend: demo_app(avatar=a, backend=b),
+                        args.seconds, Path(tmp), send, transport))
+                    log.info("%s, %s, camera through %s, %s, %s, run %d/%d: %.1f avatar "
+                             "fps decoded, %.1f presented, glass-to-glass p50 %s ms "
+                             "(reference %.1f ms)", name, avatar_name, run.send_path,
+                             transport, backend, turn + 1, args.repeat, run.fps,
+                             run.shown_fps, run.glass_percentile(50), reference)
+                    runs.append({**run.summary(), "avatar": avatar_name, "send": send,
+                                 "transport": transport, "backend": backend,
+                                 "run": turn + 1, "reference_ms": reference})
     headers = [h for h, _, _ in COLUMNS]
     medians: dict[str, dict[str, dict[str, dict]]] = {}
-    for (name, avatar, path), group in _groups(runs).items():
-        medians.setdefault(name, {}).setdefault(avatar, {})[path] = dict(
+    for (name, avatar, path, transport, backend), group in _groups(runs).items():
+        key = " ".join(k for k in (path, transport, backend) if k)
+        medians.setdefault(name, {}).setdefault(avatar, {})[key] = dict(
             zip(headers, median_row(group), strict=True))
     report = {"command": command_line("benchmarks.browser", argv), "machine": machine(),
               "avatars": names, "seconds": args.seconds, "repeat": args.repeat,
               "warmup_runs": args.warmup_runs, "send": args.send,
+              "transport": args.transport, "backends": backends,
               "runs": runs, "medians": medians, "missing": missing}
     write_results(args.out, "browser", report, markdown(report))
     return 0

@@ -18,6 +18,7 @@ import numpy as np
 from engine.avatar import AvatarBundle, open_runner
 from engine.errors import InputError
 from engine.face import crop_resize, paste_residual
+from engine.runners.base import resolve_backend
 
 
 def _chw_to_hwc(t: np.ndarray) -> np.ndarray:
@@ -34,7 +35,7 @@ class AvatarRenderer:
     def __init__(self, bundle: AvatarBundle, backend: str = "ort-cpu",
                  use_face: bool = True, **options: object) -> None:
         self.bundle = bundle
-        self.backend = backend
+        self.backend = backend = resolve_backend(backend)
         self.generator = open_runner(bundle, "generator", backend, **options)
         self.face = (open_runner(bundle, "face", backend, **options)
                      if use_face and "face" in bundle.models else None)

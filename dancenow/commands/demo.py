@@ -28,9 +28,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder for demo.mp4, the clip and the results")
     p.add_argument("--avatar", default=str(DEMO_AVATAR), metavar="AVATAR",
                    help="avatar bundle to drive")
-    p.add_argument("--backend", default="ort-cpu", help="runner of the avatar's models")
-    p.add_argument("--pose-backend", default="ort-cpu", choices=estimator_names(),
-                   help="pose estimator (ONNX BlazePose on a Runner, or mediapipe)")
+    p.add_argument("--backend", default="auto",
+                   help="runner of the avatar's models: auto (ov-cpu where "
+                        "OpenVINO runs bfloat16 on this CPU, else ort-cpu), ort-cpu, ov-cpu, "
+                        "ort-cuda, ort-trt, trt, torch")
+    p.add_argument("--pose-backend", default="auto", choices=estimator_names(),
+                   help="pose estimator: ONNX BlazePose on a Runner (auto: as for "
+                        "--backend), or mediapipe")
     p.add_argument("--motion", default="dance", choices=list(MOTIONS), help="performer's motion")
     p.add_argument("--seconds", type=float, default=10.0, help="clip length")
     p.add_argument("--size", type=int, default=512, help="camera frame size, pixels")
@@ -54,9 +58,11 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds <= 0:
         raise InputError("--seconds must be positive")
     bundle = load_bundle(args.avatar, verify=True)
+    from dancenow.commands.backends import chosen_backends
     from export.blazepose import ensure_pose_models
 
     ensure_pose_models(args.pose_backend)
+    args.backend, args.pose_backend = chosen_backends(args.backend, args.pose_backend)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = ClipSpec(actor="performer", motion=args.motion, seconds=args.seconds, size=args.size,

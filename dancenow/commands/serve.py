@@ -30,9 +30,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="avatar bundle to serve (repeat for several; the first is the "
                         "page's default; default: avatars/demo-live, the faster one, then "
                         "avatars/demo)")
-    p.add_argument("--backend", default="ort-cpu", help="runner of the avatars' models")
-    p.add_argument("--pose-backend", default="ort-cpu", choices=estimator_names(),
-                   help="pose estimator (ONNX BlazePose on a Runner, or mediapipe)")
+    p.add_argument("--backend", default="auto",
+                   help="runner of the avatars' models: auto (ov-cpu where "
+                        "OpenVINO runs bfloat16 on this CPU, else ort-cpu), ort-cpu, ov-cpu, "
+                        "ort-cuda, ort-trt, trt, torch")
+    p.add_argument("--pose-backend", default="auto", choices=estimator_names(),
+                   help="pose estimator: ONNX BlazePose on a Runner (auto: as for "
+                        "--backend), or mediapipe")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8080, help="port to listen on")
     p.add_argument("--max-sessions", type=_sessions, default=None, metavar="N",
@@ -187,9 +191,11 @@ def run(args: argparse.Namespace) -> int:
     from server.session import SessionOptions
 
     avatars = load_avatars(args.avatar)
+    from dancenow.commands.backends import chosen_backends
     from export.blazepose import ensure_pose_models
 
     ensure_pose_models(args.pose_backend)
+    args.backend, args.pose_backend = chosen_backends(args.backend, args.pose_backend)
     if args.host not in LOCAL_HOSTS and not args.token:
         log.warning("listening on %s without --token: anyone who can reach this port can "
                     "start sessions", args.host)

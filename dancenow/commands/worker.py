@@ -44,9 +44,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--avatar", action="append", metavar="AVATAR",
                    help="avatar bundle the sessions of this node may run (repeat; default: "
                         "the demo avatars), checked now and timed for --max-sessions")
-    p.add_argument("--backend", default="ort-cpu", help="runner of the avatars' models")
-    p.add_argument("--pose-backend", default="ort-cpu", choices=estimator_names(),
-                   help="pose estimator whose models this node needs")
+    p.add_argument("--backend", default="auto",
+                   help="runner of the avatars' models: auto (ov-cpu where "
+                        "OpenVINO runs bfloat16 on this CPU, else ort-cpu), ort-cpu, ov-cpu, "
+                        "ort-cuda, ort-trt, trt, torch")
+    p.add_argument("--pose-backend", default="auto", choices=estimator_names(),
+                   help="pose estimator whose models this node needs (auto: as "
+                        "for --backend)")
     p.add_argument("--max-sessions", type=_slots, default=None, metavar="N",
                    help="sessions this node runs at once, advertised as N dancenow_slot "
                         "resources (0: none, a head that only coordinates; default: measured "
@@ -90,6 +94,7 @@ def ray_start_command(address: str | None, slots: int, port: int = DEFAULT_PORT,
 
 
 def run(args: argparse.Namespace) -> int:
+    from dancenow.commands.backends import chosen_backends
     from dancenow.commands.serve import admitted_capacity, load_avatars
     from engine.errors import InputError
     from engine.pipeline import PipelineConfig
@@ -99,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("Ray is not installed: pip install 'dancenow[cluster]'")
     avatars = load_avatars(args.avatar)
     ensure_pose_models(args.pose_backend)
+    args.backend, args.pose_backend = chosen_backends(args.backend, args.pose_backend)
     if args.max_sessions == 0:
         slots = 0
     else:

@@ -64,6 +64,7 @@ from engine.pose.base import PoseEstimator
 from engine.predict.delay import DEFAULT_NETWORK_MS, DelayEstimate
 from engine.predict.setting import DEFAULT_METHOD, parse_predict
 from engine.renderer import AvatarRenderer
+from engine.runners.base import resolve_backend
 from engine.threadnames import named_executor
 from engine.timing import summarize_ms
 
@@ -185,10 +186,19 @@ def _make_estimator(config: PipelineConfig, threads: int | None) -> PoseEstimato
     opts: dict[str, object] = {}
     if config.pose_backend != "mediapipe":
         opts["models_dir"] = config.pose_models
-        if config.pose_backend.startswith("ort"):
-            opts["threads"] = threads
-            opts["spinning"] = config.spinning
+        opts.update(thread_options(config.pose_backend, threads, config.spinning))
     return create_estimator(config.pose_backend, video=True, **opts)
+
+
+def thread_options(backend: str, threads: int | None, spinning: bool) -> dict[str, object]:
+    """The thread options a CPU backend takes (ONNX Runtime: threads and spinning;
+    OpenVINO: threads); none for the others."""
+    backend = resolve_backend(backend)
+    if backend.startswith("ort"):
+        return {"threads": threads, "spinning": spinning}
+    if backend == "ov-cpu":
+        return {"threads": threads}
+    return {}
 
 
 class LivePipeline:
@@ -225,8 +235,7 @@ class LivePipeline:
                     _make_estimator, config, pose_threads).result()
             render_threads = config.render_threads or (
                 len(self.cpus["render"]) if self.cpus else None)
-            render_opts = ({"threads": render_threads, "spinning": config.spinning}
-                           if config.backend.startswith("ort") else {})
+            render_opts = thread_options(config.backend, render_threads, config.spinning)
             self._renderer = self._executors["render"].submit(
                 lambda: open_renderer(bundle, config.backend, **render_opts).__enter__()
             ).result()

@@ -70,17 +70,19 @@ _BACKENDS: dict[str, Callable[[bool], PoseEstimator]] = {"mediapipe": _mediapipe
 
 
 def estimator_names() -> list[str]:
-    """`mediapipe`, then every Runner backend that runs ONNX (BlazePose converted)."""
-    from engine.runners.base import _REGISTRY, _load_backends, model_kind
+    """`mediapipe`, then every Runner backend that runs ONNX (BlazePose converted), and
+    `auto` (the fastest CPU one here: `engine.runners.base.resolve_backend`)."""
+    from engine.runners.base import _REGISTRY, AUTO, _load_backends, model_kind
 
     _load_backends()
-    return list(_BACKENDS) + [b for b in _REGISTRY if model_kind(b) == "onnx"]
+    return list(_BACKENDS) + [b for b in _REGISTRY if model_kind(b) == "onnx"] + [AUTO]
 
 
 def create_estimator(backend: str = "mediapipe", video: bool = True,
                      **options: object) -> PoseEstimator:
     """A pose estimator: `mediapipe`, or BlazePose's ONNX models on a Runner backend
-    (`ort-cpu`, `ort-cuda`, `ort-trt`, `trt`); `options` go to that estimator."""
+    (`ort-cpu`, `ort-cuda`, `ort-trt`, `ov-cpu`, `trt`, or `auto`: the fastest CPU one
+    here); `options` go to that estimator."""
     if backend in _BACKENDS:
         return _BACKENDS[backend](video)
     if backend not in estimator_names():

@@ -213,7 +213,7 @@ class BlazePoseRunners(PoseEstimator):
                  clock: Callable[[], float] | None = None, **runner_options: object) -> None:
         super().__init__(video)
         from engine.runners import create_runner
-        from engine.runners.base import model_kind
+        from engine.runners.base import model_kind, resolve_backend
 
         if model_kind(backend) != "onnx":
             raise InputError(f"pose runs on ONNX backends; {backend} runs torch programs")
@@ -222,7 +222,7 @@ class BlazePoseRunners(PoseEstimator):
         if not all(p.is_file() for p in paths):
             raise InputError(f"the BlazePose ONNX models are not in {folder}: convert them "
                              "with `dancenow pose-models`")
-        self.backend = backend
+        self.backend = backend = resolve_backend(backend)
         self.min_detection = min_detection_confidence
         self.min_tracking = min_tracking_confidence
         self.lock = PersonLock(lock)

@@ -137,3 +137,24 @@ def test_landmarks_match_mediapipe_within_two_pixels(pose_models, video) -> None
     assert dist.mean() <= 2.0
     assert abs(pck_ours - pck_ref) <= 0.01
     assert pck(ours, truth, 0.2) >= 0.97
+
+
+def test_openvino_pose_matches_onnx_runtime(pose_models) -> None:
+    """`ov-cpu` (bfloat16 where the CPU has it) finds the landmarks ONNX Runtime's float32
+    finds, to within a small fraction of the body's height."""
+    pytest.importorskip("openvino")
+    clip = list(synthesize(ClipSpec(actor="performer", motion="dance", seconds=1.5, size=384,
+                                    fps=30, seed=41)))
+    poses = {}
+    for backend in ("ort-cpu", "ov-cpu"):
+        with create_estimator(backend, video=True, models_dir=pose_models, threads=1) as est:
+            assert est.backend == backend
+            poses[backend] = np.stack([est.estimate(frame) for frame, _ in clip])
+    truth = np.stack([kp for _, kp in clip])
+    height = np.ptp(truth[..., 1], axis=1)[:, None]
+    seen = poses["ort-cpu"][..., 2] > 0.5
+    assert seen.mean() > 0.8
+    dist = np.linalg.norm(poses["ov-cpu"][..., :2] - poses["ort-cpu"][..., :2], axis=-1) / height
+    log.info("ov-cpu vs ort-cpu: mean %.4f, p95 %.4f of height", dist[seen].mean(),
+             np.percentile(dist[seen], 95))
+    assert dist[seen].mean() < 0.01 and np.percentile(dist[seen], 95) < 0.03
