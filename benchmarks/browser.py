@@ -346,7 +346,7 @@ def markdown(report: dict) -> str:
              + " | ".join(h for h, _, _ in COLUMNS) + " |",
              "|---|---|---|---|---|---|" + "---:|" * len(COLUMNS)]
     for (name, avatar, path, transport, backend), runs in _groups(report["runs"]).items():
-        lines.append(f"| {name} | {avatar} | {path} | {transport} | {backend} | "
+        lines.append(f"| {name} | {avatar} | {path} | {transport} | {backend or '—'} | "
                      f"**median of {len(runs)}** | {_cells(median_row(runs))} |")
         for i, r in enumerate(runs, 1):
             lines.append(f"| | | | | | {i} | "

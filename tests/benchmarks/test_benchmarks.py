@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks import label_map, runners
 
 
@@ -47,9 +49,11 @@ def test_browser_results_list_every_run_under_the_median_of_each_column() -> Non
             _page_run("chromium", 20.0, 160.0, 20.0, avatar="demo"),
             _page_run("chromium", 28.0, 110.0, 18.0),
             _page_run("chromium", 22.0, 180.0, 18.0, path="canvas"),
-            _page_run("chromium", 26.0, 170.0, 19.0)]
+            _page_run("chromium", 26.0, 170.0, 19.0),
+            {**_page_run("chromium", 29.0, 130.0, 18.5), "transport": "whip",
+             "backend": "ov-cpu"}]
     chromium = [r for r in runs if r["browser"] == "chromium" and r["avatar"] == "demo-live"
-                and r["send_path"] == "frames"]
+                and r["send_path"] == "frames" and "transport" not in r]
     assert browser.median_row(chromium) == [26.0, 25.0, 150.0, 200.0, 26.0, 90.0, 19.0]
     assert browser.median_row([runs[1]])[2:4] == [None, None]  # no latency samples
     text = browser.markdown({"command": "python -m benchmarks.browser", "runs": runs,
@@ -57,16 +61,18 @@ def test_browser_results_list_every_run_under_the_median_of_each_column() -> Non
                              "avatars": ["demo-live", "demo"], "seconds": 20.0,
                              "missing": ["safari"]})
     lines = text.splitlines()
-    assert ("| chromium | demo-live | frames | **median of 3** | 26.0 | 25.0 | 150 | 200 | 26.0 "
-            "| 90 | 19.0 |") in lines
-    assert "| | | | 2 | 28.0 | 27.0 | 110 | 160 | 28.0 | 90 | 18.0 |" in lines
-    assert ("| chromium | demo-live | canvas | **median of 1** | 22.0 | 21.0 | 180 | 230 | 22.0 "
-            "| 90 | 18.0 |") in lines
-    assert ("| firefox | demo-live | canvas | **median of 1** | 18.0 | 17.0 | — | — | 18.0 | 90 "
-            "| 21.0 |") in lines
-    assert ("| chromium | demo | frames | **median of 1** | 20.0 | 19.0 | 160 | 210 | 20.0 | 90 "
-            "| 20.0 |") in lines
-    assert any(line.startswith("| safari | | | not installed |") for line in lines)
+    assert ("| chromium | demo-live | frames | offer | — | **median of 3** | 26.0 | 25.0 | 150 "
+            "| 200 | 26.0 | 90 | 19.0 |") in lines
+    assert "| | | | | | 2 | 28.0 | 27.0 | 110 | 160 | 28.0 | 90 | 18.0 |" in lines
+    assert ("| chromium | demo-live | canvas | offer | — | **median of 1** | 22.0 | 21.0 | 180 "
+            "| 230 | 22.0 | 90 | 18.0 |") in lines
+    assert ("| firefox | demo-live | canvas | offer | — | **median of 1** | 18.0 | 17.0 | — | — "
+            "| 18.0 | 90 | 21.0 |") in lines
+    assert ("| chromium | demo | frames | offer | — | **median of 1** | 20.0 | 19.0 | 160 | 210 "
+            "| 20.0 | 90 | 20.0 |") in lines
+    assert ("| chromium | demo-live | frames | whip | ov-cpu | **median of 1** | 29.0 | 28.0 "
+            "| 130 | 180 | 29.0 | 90 | 18.5 |") in lines
+    assert any(line.startswith("| safari | | | | | not installed |") for line in lines)
     assert "generator of `demo-live`" in text
 
 
@@ -95,3 +101,11 @@ def test_framing_benchmark_measures_every_run_on_short_clips(tmp_path) -> None:
     text = (tmp_path / "framing.md").read_text()
     assert "## 1. Desk view" in text and "## 3. Two people" in text
     assert f"| {clip} | render | demo-live | 8 / 8 |" in text
+
+
+def test_browser_benchmark_refuses_an_unknown_backend(capsys) -> None:
+    from benchmarks import browser
+
+    with pytest.raises(SystemExit):
+        browser.main(["--backend", "nope", "--browsers", "chromium"])
+    assert "unknown backend 'nope'" in capsys.readouterr().err
