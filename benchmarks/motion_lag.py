@@ -37,6 +37,7 @@ from engine.keypoints import LIMB_JOINTS
 from engine.pose import create_estimator
 from engine.predict.predictor import METHODS
 from engine.predict.setting import DEFAULT_METHOD
+from engine.runners.base import resolve_backend
 
 log = logging.getLogger("benchmarks.motion_lag")
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,7 +200,8 @@ def markdown(report: dict) -> str:
     lines = ["# Motion lag through `dancenow serve` (aiortc client)", "",
              f"Command: `{report['command']}`", "",
              f"Machine: {m['cpu']}, {m['cores']} cores. Avatar `{report['avatar']}`; server "
-             f"`--predict auto --predict-method {report['method']}`. The client switches "
+             f"`--predict auto --predict-method {report['method']}`, models on "
+             f"`{report.get('backend', 'ort-cpu')}`. The client switches "
              f"the prediction per block of {report['block']} clip frames (the first "
              f"{report['settle']:g} s of each left out), each setting seeing the same motion, "
              "and "
@@ -247,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-report-delay", dest="report_delay", action="store_false",
                         help="the client posts no round trips: auto predicts by the "
                              "server's latency plus its network estimate")
+    parser.add_argument("--backend", default="auto",
+                        help="the server's --backend and --pose-backend (default: auto, as "
+                             "`dancenow serve`)")
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS,
                         help="the server's --predict-method")
     parser.add_argument("--server-option", action="append", default=[], metavar="OPT",
@@ -257,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep each motion's recording (lag_client's npz) in DIR")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    options = ["--avatar", args.avatar, "--pose-backend", "ort-cpu", "--max-sessions", "1",
+    options = ["--avatar", args.avatar, "--backend", args.backend, "--pose-backend",
+               args.backend, "--max-sessions", "1",
                "--predict", "auto", "--predict-method", args.method, *args.server_option]
     runs = []
     with tempfile.TemporaryDirectory(prefix="dancenow-lag-") as tmp, serving(options) as server:
@@ -273,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {"command": command_line("benchmarks.motion_lag", argv), "machine": machine(),
               "avatar": load_bundle(args.avatar).name, "settings": args.settings,
               "block": args.block, "settle": args.settle, "report_delay": args.report_delay,
-              "detector": args.detector, "method": args.method, "runs": runs,
+              "detector": args.detector, "method": args.method,
+              "backend": resolve_backend(args.backend), "runs": runs,
               "summary": summarize(runs, args.settings)}
     write_results(args.out, args.stem, report, markdown(report))
     return 0
