@@ -63,6 +63,10 @@ def generator_variants(status: dict[str, str | None], cuda: bool) -> list[Varian
     out = [Variant("torch cpu eager fp32 (baseline)", "torch", "pt2", {"device": "cpu"}),
            Variant("ort-cpu fp32", "ort-cpu", "onnx-fp32"),
            Variant("ort-cpu fp16", "ort-cpu", "onnx-fp16")]
+    if status.get("ov-cpu") is None:
+        out += [Variant("ov-cpu fp32", "ov-cpu", "onnx-fp32", {"precision": "f32"}),
+                Variant("ov-cpu auto (bf16 where the CPU has it)", "ov-cpu", "onnx-fp32"),
+                Variant("ov-cpu auto, fp16 graph", "ov-cpu", "onnx-fp16")]
     if cuda:
         out += [Variant("torch cuda eager fp32", "torch", "pt2", {"device": "cuda"}),
                 Variant("torch cuda eager fp16", "torch", "pt2",
@@ -142,7 +146,8 @@ def bench_pose(calls: int, warmup: int, tmp: Path) -> list[dict]:
     base = stats["p50_ms"]
     rows.append({"model": "mediapipe pipeline, 512x512 frame (reference)", "backend": "mediapipe",
                  **stats, "vs_mediapipe": 1.0})
-    backends = [b for b in ("ort-cpu", "ort-cuda", "ort-trt", "trt") if status.get(b) is None]
+    backends = [b for b in ("ort-cpu", "ov-cpu", "ort-cuda", "ort-trt", "trt")
+                if status.get(b) is None]
     for backend in backends:
         with create_estimator(backend, video=True, models_dir=files[DETECTOR_FILE].parent) as est:
             stats = time_calls(estimate_each(est), calls, warmup)

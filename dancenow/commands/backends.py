@@ -11,8 +11,11 @@ def chosen_backends(backend: str, pose_backend: str) -> tuple[str, str]:
     """(`backend`, `pose_backend`) with `auto` replaced by the CPU backend it picks here
     (`engine.runners.base.resolve_backend`), logged so the choice is on record."""
     from engine.runners.base import resolve_backend
+    from engine.runners.ov_runner import cpu_has_bf16
 
     chosen = resolve_backend(backend), (pose_backend if pose_backend == "mediapipe"
                                         else resolve_backend(pose_backend))
-    log.info("avatar models on %s, pose on %s", *chosen)
+    precision = (" (bfloat16 where the CPU has it: %s)" % ("yes" if cpu_has_bf16() else "no")
+                 if "ov-cpu" in chosen else "")
+    log.info("avatar models on %s, pose on %s%s", *chosen, precision)
     return chosen

@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "avatars/demo)")
     p.add_argument("--backend", default="auto",
                    help="runner of the avatars' models: auto (ov-cpu where "
-                        "OpenVINO runs bfloat16 on this CPU, else ort-cpu), ort-cpu, ov-cpu, "
+                        "OpenVINO is installed, in bfloat16 where the CPU has it, else "
+                        "ort-cpu), ort-cpu, ov-cpu, "
                         "ort-cuda, ort-trt, trt, torch")
     p.add_argument("--pose-backend", default="auto", choices=estimator_names(),
                    help="pose estimator: ONNX BlazePose on a Runner (auto: as for "

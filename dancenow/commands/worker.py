@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the demo avatars), checked now and timed for --max-sessions")
     p.add_argument("--backend", default="auto",
                    help="runner of the avatars' models: auto (ov-cpu where "
-                        "OpenVINO runs bfloat16 on this CPU, else ort-cpu), ort-cpu, ov-cpu, "
+                        "OpenVINO is installed, in bfloat16 where the CPU has it, else "
+                        "ort-cpu), ort-cpu, ov-cpu, "
                         "ort-cuda, ort-trt, trt, torch")
     p.add_argument("--pose-backend", default="auto", choices=estimator_names(),
                    help="pose estimator whose models this node needs (auto: as "

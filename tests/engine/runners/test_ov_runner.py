@@ -12,7 +12,6 @@ import torch
 from engine.errors import InputError
 from engine.runners import available_backends, create_runner
 from engine.runners.base import AUTO, resolve_backend
-from engine.runners.ov_runner import cpu_has_bf16
 from train.models import Generator
 from train.presets import get_preset
 
@@ -101,10 +100,25 @@ def test_a_dynamic_batch_axis_takes_each_batch_size(tmp_path, rng) -> None:
             runner.infer(_feed(rng, 4))
 
 
-def test_auto_picks_openvino_exactly_where_it_runs_bfloat16() -> None:
+def test_auto_picks_openvino_where_it_is_installed() -> None:
     assert available_backends()["ov-cpu"] is None
     assert resolve_backend("ort-cpu") == "ort-cpu"
-    assert resolve_backend(AUTO) == ("ov-cpu" if cpu_has_bf16() else "ort-cpu")
+    assert resolve_backend(AUTO) == "ov-cpu"
+
+
+def test_without_openvino_auto_falls_back_to_onnx_runtime(monkeypatch) -> None:
+    from engine.runners import base, ov_runner
+
+    def missing() -> None:
+        raise ImportError("No module named 'openvino'")
+
+    monkeypatch.setattr(ov_runner, "_openvino", missing)
+    base._best_cpu_backend.cache_clear()
+    try:
+        assert "pip install openvino" in available_backends()["ov-cpu"]
+        assert resolve_backend(AUTO) == "ort-cpu"
+    finally:
+        base._best_cpu_backend.cache_clear()
 
 
 def test_auto_creates_the_chosen_runner(tiny_onnx) -> None:
