@@ -1,5 +1,6 @@
 """Closing or reloading the page ends its session at once (not after a timeout): the page
-sends its stop on `pagehide`, so a one-session server takes the next start right away."""
+sends its stop on `pagehide` (over one connection, `/control` stop; over WHIP + WHEP, the
+DELETEs of its resources), so a one-session server takes the next start right away."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ async def _gone_within(url: str, seconds: float) -> float | None:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt install chromium)")
-def test_leaving_the_page_frees_its_slot_at_once(pose_models, tmp_path) -> None:
+@pytest.mark.parametrize("query", ["", "?transport=whip"], ids=["offer", "whip"])
+def test_leaving_the_page_frees_its_slot_at_once(pose_models, tmp_path, query) -> None:
     from playwright.async_api import async_playwright
 
     webcam = performer_webcam(tmp_path / "performer.y4m")
@@ -51,7 +53,7 @@ def test_leaving_the_page_frees_its_slot_at_once(pose_models, tmp_path) -> None:
                 page = await browser.new_page()
                 for step in ("reload", "close"):  # a reload, then the tab closed
                     if step == "reload":
-                        await page.goto(url)
+                        await page.goto(url + query)
                     await page.wait_for_function(HAS_AVATARS)
                     await page.click("#start")
                     await page.wait_for_function(STARTED, timeout=60_000)
