@@ -53,7 +53,7 @@ from benchmarks.report import command_line, write_results
 from engine.avatar import DEMO_AVATAR, DEMO_LIVE_AVATAR, AvatarBundle, load_bundle
 from engine.errors import InputError
 from engine.pipeline import PipelineConfig
-from engine.runners.base import AUTO, available_backends, resolve_backend
+from engine.runners.base import AUTO, available_backends, model_kind, resolve_backend
 from server.app import ServeConfig, create_app
 from server.session import SessionOptions
 from synth.clip import ClipSpec, synth_clip
@@ -323,7 +323,7 @@ def _groups(runs: list[dict]) -> dict[tuple[str, ...], list[dict]]:
     groups: dict[tuple[str, ...], list[dict]] = {}
     for r in runs:
         key = (r["browser"], r.get("avatar", ""), r.get("send_path") or "",
-           r.get("transport", "offer"), r.get("backend", ""))
+               r.get("transport", "offer"), r.get("backend", ""))
         groups.setdefault(key, []).append(r)
     return groups
 
@@ -399,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown backend {backend!r}: use auto or {', '.join(status)}")
         if backend != AUTO and status[backend]:
             parser.error(f"backend {backend} is not available here: {status[backend]}")
+        if model_kind(backend) != "onnx":
+            parser.error(f"backend {backend} cannot run the pose models (ONNX)")
     backends = list(dict.fromkeys(resolve_backend(b) for b in args.backend))
     from export.blazepose import ensure_pose_models
 

@@ -397,7 +397,7 @@ class Settings:
     parts: tuple[str, ...] = PARTS
     paths: tuple[str, ...] = PATHS
     render_pose_backend: str = "mediapipe"  # `dancenow render`'s default
-    live_pose_backend: str = "ort-cpu"  # `dancenow serve`'s default
+    live_pose_backend: str = "ort-cpu"  # the backend these results were measured on
     detector: str = "mediapipe"  # re-detection on the avatar's frames
     desk_clips: tuple[tuple[str, int, int, int], ...] = DESK_CLIPS
 

@@ -35,6 +35,7 @@ from engine.errors import InputError
 from engine.keypoints import LIMB_JOINTS
 from engine.pose import create_estimator
 from engine.renderer import AvatarRenderer
+from engine.runners.base import resolve_backend
 from engine.skeleton import tensor_to_image
 from train.data import PreparedData
 from train.models import FaceConfig, FaceGenerator, Generator, GeneratorConfig
@@ -179,7 +180,8 @@ def evaluate_bundle(bundle: AvatarBundle, data: PreparedData, split: str = "val"
         generator_ms = renderer.generator.times.summary().get("p50_ms")
     source = bundle.manifest.get("source", {})
     return {"split": split, "frames": len(indices), "stage": source.get("stage"),
-            "step": source.get("step"), "backend": backend, "precision": bundle.precision,
+            "step": source.get("step"), "backend": resolve_backend(backend),
+            "precision": bundle.precision,
             "generator_p50_ms": generator_ms, **metrics}
 
 

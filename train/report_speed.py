@@ -11,7 +11,7 @@ import numpy as np
 from engine.avatar import AvatarBundle, open_runner
 from engine.errors import InputError
 from engine.pose import create_estimator
-from engine.runners.base import model_kind
+from engine.runners.base import model_kind, resolve_backend
 from engine.timing import time_calls, time_runner
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ def measure_speed(bundle: AvatarBundle, frames: list[np.ndarray], backend: str =
     on ONNX (`backend`, or ort-cpu when it runs torch programs), or mediapipe where the
     converted models are missing."""
     out: dict[str, dict] = {}
+    backend = resolve_backend(backend)
     pose_backend = backend if model_kind(backend) == "onnx" else "ort-cpu"
     try:
         estimator = create_estimator(pose_backend, video=True)

@@ -4,7 +4,8 @@ Makes a synthetic performer clip, then runs it through the live pipeline in real
 mode (frames offered at the clip's frame rate; frames the pipeline is too busy for are
 dropped, as with a webcam): pose -> one-euro filter + online normalization -> label map
 -> the avatar's generator with temporal feedback -> face residual. Uses the avatar
-bundle committed under avatars/demo on ort-cpu. Writes OUT/demo.mp4 (performer | pose |
+bundle committed under avatars/demo on `--backend auto` (ov-cpu where OpenVINO is
+installed, else ort-cpu). Writes OUT/demo.mp4 (performer | pose |
 avatar), OUT/demo.json, and prints a per-stage latency table and the achieved frame
 rate.
 """

@@ -25,8 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-face", action="store_true",
                    help="leave out the face GAN even when the run has one")
     p.add_argument("--backend", metavar="BACKEND",
-                   help="runner for an avatar bundle: ort-cpu (default), ort-cuda, ort-trt, "
-                        "trt or torch; a training run always evaluates in torch")
+                   help="runner for an avatar bundle: ort-cpu (default), ov-cpu, auto, "
+                        "ort-cuda, ort-trt, trt or torch; a training run always evaluates "
+                        "in torch")
     p.add_argument("-o", "--output", metavar="JSON", help="write the metrics here")
 
 

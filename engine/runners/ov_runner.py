@@ -3,12 +3,14 @@
 On a CPU with bfloat16 matrix units (Intel AMX, or AVX-512 BF16) OpenVINO runs
 convolutions in bfloat16 with float32 accumulation, about twice as fast as ONNX
 Runtime's float32 kernels on the same cores; elsewhere it runs float32 (10-20% ahead of
-ONNX Runtime on an AVX-512 Xeon). `precision`: `auto` (OpenVINO's choice: bf16 where the
-CPU has it, else f32), `bf16` or `f32`.
+ONNX Runtime on an AVX-512 Xeon). `precision`: `auto` (bf16 where the CPU has it, else
+f32: set explicitly, so that no CPU gets OpenVINO's own default, which is f16 on ARM),
+`bf16` or `f32`.
 
-OpenVINO sets up its own worker threads. The runner asks for `threads` of them, one
-stream, latency first, and no pinning of its own (the live pipeline pins its stage
-threads, and the workers a stage's model creates inherit that stage's CPUs). A model
+The runner asks OpenVINO for `threads` inference threads, one stream, latency first, and
+no pinning of its own: with one thread (the live pipeline's pose stage) the inference
+runs in the calling thread, which the pipeline pins. With more, OpenVINO's worker pool
+is shared by the process, so a worker may keep the CPUs of the stage that started it. A model
 with a dynamic batch axis is compiled once per batch size, on that size's first call,
 for 1 to `max_batch` (as `ort-cpu` does; see `engine.runners.ort_runner`).
 """
@@ -66,9 +68,14 @@ class OpenVinoRunner(Runner):
         config: dict[str, object] = {"INFERENCE_NUM_THREADS": self.threads,
                                      "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
                                      "ENABLE_CPU_PINNING": False}
-        if self.precision != "auto":
-            config["INFERENCE_PRECISION_HINT"] = self.precision
+        config["INFERENCE_PRECISION_HINT"] = self.resolved_precision()
         return config
+
+    def resolved_precision(self) -> str:
+        """`bf16` or `f32`: the precision asked of OpenVINO (`auto` resolved here)."""
+        if self.precision != "auto":
+            return self.precision
+        return "bf16" if cpu_has_bf16() else "f32"
 
     def _load(self) -> None:
         ov = _openvino()
@@ -76,7 +83,8 @@ class OpenVinoRunner(Runner):
         self._source = self._core.read_model(str(self.model))
         params = list(self._source.inputs) + list(self._source.outputs)
         shapes = [p.get_partial_shape() for p in params]
-        dynamic = all(len(s) > 0 and s[0].is_dynamic and s[1:].is_static for s in shapes)
+        dynamic = all(s.rank.is_static and len(s) > 0 and s[0].is_dynamic and s[1:].is_static
+                      for s in shapes)
         if not dynamic and not all(s.is_static for s in shapes):
             name = next(p.get_any_name() for p, s in zip(params, shapes, strict=True)
                         if s.is_dynamic)
@@ -107,7 +115,8 @@ class OpenVinoRunner(Runner):
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         batch = next(iter(feed.values())).shape[0] if self.batch_sizes else None
         request = self._request_for(batch)
-        request.infer(feed, share_inputs=True)
+        # Shared outputs: views of the request's own buffers, overwritten by the next call.
+        request.infer(feed, share_inputs=True, share_outputs=True)
         return {spec.name: request.get_tensor(spec.name).data for spec in self.outputs}
 
     def _release(self) -> None:

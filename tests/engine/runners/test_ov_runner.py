@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from engine.errors import InputError
-from engine.runners import available_backends, create_runner
-from engine.runners.base import AUTO, resolve_backend
+from engine.runners import create_runner
+from engine.runners.ov_runner import cpu_has_bf16
 from train.models import Generator
 from train.presets import get_preset
 
@@ -42,6 +42,15 @@ def test_f32_matches_torch_and_reuses_its_buffer(tiny_onnx, rng) -> None:
         assert np.shares_memory(again["frame"], first)  # the runner's buffer, overwritten
         assert not np.allclose(again["frame"], _reference(g, feed))
         assert runner.times.summary()["calls"] == 2
+
+
+def test_auto_asks_for_bfloat16_exactly_where_the_cpu_has_it(tiny_onnx) -> None:
+    runner = create_runner("ov-cpu", tiny_onnx[0], threads=1)
+    assert runner.resolved_precision() == ("bf16" if cpu_has_bf16() else "f32")
+    with runner:
+        compiled = next(iter(runner._requests.values())).get_compiled_model()
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+    assert hint == ("bf16" if cpu_has_bf16() else "f32")
 
 
 def test_auto_precision_stays_close_to_float32(tiny_onnx, rng) -> None:
@@ -98,29 +107,3 @@ def test_a_dynamic_batch_axis_takes_each_batch_size(tmp_path, rng) -> None:
             assert np.abs(out - _reference(g, feed)).max() < 1e-4
         with pytest.raises(InputError, match="batches of 1 to 3"):
             runner.infer(_feed(rng, 4))
-
-
-def test_auto_picks_openvino_where_it_is_installed() -> None:
-    assert available_backends()["ov-cpu"] is None
-    assert resolve_backend("ort-cpu") == "ort-cpu"
-    assert resolve_backend(AUTO) == "ov-cpu"
-
-
-def test_without_openvino_auto_falls_back_to_onnx_runtime(monkeypatch) -> None:
-    from engine.runners import base, ov_runner
-
-    def missing() -> None:
-        raise ImportError("No module named 'openvino'")
-
-    monkeypatch.setattr(ov_runner, "_openvino", missing)
-    base._best_cpu_backend.cache_clear()
-    try:
-        assert "pip install openvino" in available_backends()["ov-cpu"]
-        assert resolve_backend(AUTO) == "ort-cpu"
-    finally:
-        base._best_cpu_backend.cache_clear()
-
-
-def test_auto_creates_the_chosen_runner(tiny_onnx) -> None:
-    with create_runner(AUTO, tiny_onnx[0], threads=1) as runner:
-        assert runner.backend == resolve_backend(AUTO)
