@@ -6,7 +6,11 @@ the way (latency); a server that never drops a frame may be waiting for frames. 
 a second the session compares what its pipeline put out with what it lost (dropped, or
 skipped as stale): when more than `high` of the frames were lost the rate falls to the
 output rate (plus a little), while fewer than `low` were lost it climbs by a tenth, and
-in between it holds. Lost means arrived but not rendered: dropped between stages,
+in between it holds, unless the pipeline is mostly idle: frames bunched by the network
+are lost at any rate (the stages keep the latest frame only), so a rate that fell at a
+busy moment (a start) would hold there for good. While the heaviest step was busy less
+than `idle` of the last second (its time per frame times the frames rendered), the rate
+climbs as if nothing were lost. Lost means arrived but not rendered: dropped between stages,
 skipped as stale, or piling up before the decoder (a backlog the pipeline never sees).
 A backlog that is already there (say, from a start when the server was busiest) does
 not grow, and would stay as latency: while more than `backlog_frames` frames wait
@@ -36,6 +40,7 @@ class SendRate:
     high: float = 0.15  # and over which it falls
     backlog_frames: int = 3  # frames waiting before the pipeline that call for draining
     backoff: float = 0.85  # the rate's factor when its steps waited too long for turns
+    idle: float = 0.6  # share of a second the heaviest step works, under which it climbs
     fps: float = field(init=False)
     _last: tuple[int, int] | None = field(init=False, default=None)
 
@@ -48,14 +53,18 @@ class SendRate:
             raise ValueError(f"backoff must be within (0, 1), got {self.backoff}")
         if not 0 <= self.low <= self.high <= 1:
             raise ValueError(f"need 0 <= low <= high <= 1, got {self.low}, {self.high}")
+        if not 0 <= self.idle < 1:
+            raise ValueError(f"idle must be within [0, 1), got {self.idle}")
         self.fps = self.max_fps
 
     def update(self, out: int, lost: int, seconds: float, backlog: int = 0,
-               congested: bool = False) -> float:
+               congested: bool = False, step_ms: float | None = None) -> float:
         """The rate after `seconds` in which the session's cumulative counters became
         `out` (frames rendered) and `lost` (frames that arrived and were not rendered);
         `backlog`: frames that arrived and wait before the pipeline now; `congested`: its
-        steps waited long for their turns at the CPUs (`congested_turns`)."""
+        steps waited long for their turns at the CPUs (`congested_turns`); `step_ms`: the
+        heaviest step's time per frame (wall clock, so a step short of CPU takes longer),
+        None if not known."""
         previous, self._last = self._last, (out, lost)
         if previous is None or seconds <= 0 or out < previous[0]:  # first, or started over
             return self.fps
@@ -68,7 +77,8 @@ class SendRate:
             self.fps = max(self.min_fps, min(self.fps * self.backoff, rendered))
         elif share > self.high:
             self.fps = max(self.min_fps, min(self.fps - 1, rendered * 1.05 + 1))
-        elif share < self.low:
+        elif share < self.low or (step_ms is not None
+                                  and rendered * step_ms / 1000.0 < self.idle):
             self.fps = min(self.max_fps, self.fps + max(1.0, self.fps / 10))
         return self.fps
 

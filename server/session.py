@@ -94,8 +94,20 @@ _SCTP_STRING = 51  # the SCTP payload protocol of a WebRTC text message (RFC 883
 def heavy_step_ms(snap: dict) -> float | None:
     """The mean p50 ms of the steps that take turns at the CPUs, from a pipeline's
     statistics (None before both have run)."""
-    times = [(snap["stages"].get(name) or {}).get("p50_ms") for name in GATED_STAGES]
+    times = _gated_step_ms(snap)
     return sum(times) / len(times) if all(times) else None
+
+
+def heaviest_step_ms(snap: dict) -> float | None:
+    """The largest p50 ms of the pipeline's steps, the bottleneck's time per frame (None
+    before the steps that take turns have run)."""
+    if not all(_gated_step_ms(snap)):
+        return None
+    return max((stage or {}).get("p50_ms") or 0.0 for stage in snap["stages"].values())
+
+
+def _gated_step_ms(snap: dict) -> list[float | None]:
+    return [(snap["stages"].get(name) or {}).get("p50_ms") for name in GATED_STAGES]
 
 
 class SessionClosed(RuntimeError):
@@ -461,7 +473,7 @@ class Session:
             turns, waited = snap["turns"], snap["turn_seconds"]
             fps = self.send_rate.update(snap["frames_out"], self.frames_missed(snap),
                                         now - last, self.source.waiting if self.source else 0,
-                                        congested)
+                                        congested, heaviest_step_ms(snap))
             last = now
             message: dict[str, object] = {"send_fps": round(fps, 1)}
             if snap["frames_out"]:  # the mode of the newest frame out, once there is one,

@@ -33,6 +33,22 @@ def test_the_rate_holds_while_a_few_frames_are_lost() -> None:
     assert _rates([(0, 0), (20, 10), (42, 12), (64, 14)])[1:] == [22, 22, 22]
 
 
+def test_a_mostly_idle_pipeline_climbs_through_a_few_lost_frames() -> None:
+    # The same 8% lost, but the heaviest step takes 15 ms: 22 frames keep it busy a third
+    # of the second, so those losses are not overload and the rate climbs back to 30.
+    rate = SendRate()
+    rate.update(0, 0, 1.0, step_ms=15.0)
+    assert rate.update(20, 10, 1.0, step_ms=15.0) == 22  # half lost: it falls all the same
+    rates = [rate.update(20 + 22 * k, 10 + 2 * k, 1.0, step_ms=15.0) for k in range(1, 6)]
+    assert rates == sorted(rates) and rates[0] > 22 and rates[-1] == 30
+    # At 40 ms a step, 22 frames fill 88% of the second: the rate holds.
+    busy = SendRate()
+    busy.update(0, 0, 1.0, step_ms=40.0)
+    busy.update(20, 10, 1.0, step_ms=40.0)
+    assert [busy.update(20 + 22 * k, 10 + 2 * k, 1.0, step_ms=40.0)
+            for k in range(1, 4)] == [22, 22, 22]
+
+
 def test_the_rate_keeps_its_floor_and_ignores_a_counter_reset() -> None:
     rates = _rates([(0, 0), (0, 30), (0, 60), (5, 60)], min_fps=5)  # nothing rendered
     assert rates[1:3] == [5, 5]
@@ -79,6 +95,8 @@ def test_bad_rate_settings_are_refused() -> None:
         SendRate(backoff=1.0)
     with pytest.raises(ValueError, match="backlog"):
         SendRate(backlog_frames=0)
+    with pytest.raises(ValueError, match="idle"):
+        SendRate(idle=1.0)
 
 
 def _taken(pacer_take, fps: float) -> int:  # noqa: ANN001
@@ -113,3 +131,13 @@ def test_the_pages_pacer_takes_the_same_frames_as_the_clients(static_page) -> No
         py = FramePacer(fps)
         same = [i for i in range(900) if py.take((i * 1000 / 30 + (i % 3) * 1.5) / 1000)]
         assert js == same, fps
+
+
+def test_the_heaviest_step_is_the_bottleneck_of_every_stage() -> None:
+    from server.session import heaviest_step_ms, heavy_step_ms
+
+    snap = {"stages": {"pose": {"p50_ms": 10.0}, "label": {"p50_ms": 1.0},
+                       "render": {"p50_ms": 8.0}, "finish": {"p50_ms": 14.0}}}
+    assert heaviest_step_ms(snap) == 14.0  # the finish stage, though it takes no turns
+    assert heavy_step_ms(snap) == 9.0
+    assert heaviest_step_ms({"stages": {"pose": {"p50_ms": 10.0}}}) is None  # not yet
