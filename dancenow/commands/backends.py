@@ -1,10 +1,24 @@
-"""The backends a live command runs on: `auto` resolved once, and said in the log."""
+"""The backends a live command runs on (`serve`, `worker`, `demo`): their two options,
+and `auto` resolved once, checked, and said in the log."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 log = logging.getLogger(__name__)
+
+
+def add_backend_arguments(p: argparse.ArgumentParser, models: str, pose_help: str) -> None:
+    """`--backend` (the runner of `models`) and `--pose-backend` (`pose_help`), both
+    `auto` by default."""
+    from engine.pose import estimator_names
+
+    p.add_argument("--backend", default="auto",
+                   help=f"runner of {models}: auto (ov-cpu where OpenVINO is installed, in "
+                        "bfloat16 where the CPU has it, else ort-cpu), ort-cpu, ov-cpu, "
+                        "ort-cuda, ort-trt, trt, torch")
+    p.add_argument("--pose-backend", default="auto", choices=estimator_names(), help=pose_help)
 
 
 def chosen_backends(backend: str, pose_backend: str) -> tuple[str, str]:
@@ -24,3 +38,12 @@ def chosen_backends(backend: str, pose_backend: str) -> tuple[str, str]:
                  if "ov-cpu" in chosen else "")
     log.info("avatar models on %s, pose on %s%s", *chosen, precision)
     return chosen
+
+
+def ready_backends(args: argparse.Namespace) -> None:
+    """`args.backend` and `args.pose_backend` chosen (`chosen_backends`), and the pose
+    models converted if the pose backend needs them."""
+    from export.blazepose import ensure_pose_models
+
+    args.backend, args.pose_backend = chosen_backends(args.backend, args.pose_backend)
+    ensure_pose_models(args.pose_backend)

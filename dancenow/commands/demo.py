@@ -21,22 +21,16 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from dancenow.commands.backends import add_backend_arguments
     from engine.avatar import DEMO_AVATAR
-    from engine.pose import estimator_names
     from synth.motions import MOTIONS
 
     p.add_argument("-o", "--output", default="demo_out", metavar="DIR",
                    help="folder for demo.mp4, the clip and the results")
     p.add_argument("--avatar", default=str(DEMO_AVATAR), metavar="AVATAR",
                    help="avatar bundle to drive")
-    p.add_argument("--backend", default="auto",
-                   help="runner of the avatar's models: auto (ov-cpu where "
-                        "OpenVINO is installed, in bfloat16 where the CPU has it, else "
-                        "ort-cpu), ort-cpu, ov-cpu, "
-                        "ort-cuda, ort-trt, trt, torch")
-    p.add_argument("--pose-backend", default="auto", choices=estimator_names(),
-                   help="pose estimator: ONNX BlazePose on a Runner (auto: as for "
-                        "--backend), or mediapipe")
+    add_backend_arguments(p, "the avatar's models", "pose estimator: ONNX BlazePose on a "
+                          "Runner (auto: as for --backend), or mediapipe")
     p.add_argument("--motion", default="dance", choices=list(MOTIONS), help="performer's motion")
     p.add_argument("--seconds", type=float, default=10.0, help="clip length")
     p.add_argument("--size", type=int, default=512, help="camera frame size, pixels")
@@ -60,11 +54,9 @@ def run(args: argparse.Namespace) -> int:
     if args.seconds <= 0:
         raise InputError("--seconds must be positive")
     bundle = load_bundle(args.avatar, verify=True)
-    from dancenow.commands.backends import chosen_backends
-    from export.blazepose import ensure_pose_models
+    from dancenow.commands.backends import ready_backends
 
-    ensure_pose_models(args.pose_backend)
-    args.backend, args.pose_backend = chosen_backends(args.backend, args.pose_backend)
+    ready_backends(args)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = ClipSpec(actor="performer", motion=args.motion, seconds=args.seconds, size=args.size,

@@ -22,7 +22,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from engine.pose import estimator_names
+    from dancenow.commands.backends import add_backend_arguments
     from engine.predict.predictor import METHODS
     from engine.predict.setting import DEFAULT_METHOD, predict_argument
 
@@ -30,14 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="avatar bundle to serve (repeat for several; the first is the "
                         "page's default; default: avatars/demo-live, the faster one, then "
                         "avatars/demo)")
-    p.add_argument("--backend", default="auto",
-                   help="runner of the avatars' models: auto (ov-cpu where "
-                        "OpenVINO is installed, in bfloat16 where the CPU has it, else "
-                        "ort-cpu), ort-cpu, ov-cpu, "
-                        "ort-cuda, ort-trt, trt, torch")
-    p.add_argument("--pose-backend", default="auto", choices=estimator_names(),
-                   help="pose estimator: ONNX BlazePose on a Runner (auto: as for "
-                        "--backend), or mediapipe")
+    add_backend_arguments(p, "the avatars' models", "pose estimator: ONNX BlazePose on a "
+                          "Runner (auto: as for --backend), or mediapipe")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8080, help="port to listen on")
     p.add_argument("--max-sessions", type=_sessions, default=None, metavar="N",
@@ -192,11 +186,9 @@ def run(args: argparse.Namespace) -> int:
     from server.session import SessionOptions
 
     avatars = load_avatars(args.avatar)
-    from dancenow.commands.backends import chosen_backends
-    from export.blazepose import ensure_pose_models
+    from dancenow.commands.backends import ready_backends
 
-    ensure_pose_models(args.pose_backend)
-    args.backend, args.pose_backend = chosen_backends(args.backend, args.pose_backend)
+    ready_backends(args)
     if args.host not in LOCAL_HOSTS and not args.token:
         log.warning("listening on %s without --token: anyone who can reach this port can "
                     "start sessions", args.host)

@@ -32,7 +32,7 @@ DEFAULT_PORT = 6379
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from engine.pose import estimator_names
+    from dancenow.commands.backends import add_backend_arguments
 
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--address", metavar="HOST:PORT",
@@ -44,14 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--avatar", action="append", metavar="AVATAR",
                    help="avatar bundle the sessions of this node may run (repeat; default: "
                         "the demo avatars), checked now and timed for --max-sessions")
-    p.add_argument("--backend", default="auto",
-                   help="runner of the avatars' models: auto (ov-cpu where "
-                        "OpenVINO is installed, in bfloat16 where the CPU has it, else "
-                        "ort-cpu), ort-cpu, ov-cpu, "
-                        "ort-cuda, ort-trt, trt, torch")
-    p.add_argument("--pose-backend", default="auto", choices=estimator_names(),
-                   help="pose estimator whose models this node needs (auto: as "
-                        "for --backend)")
+    add_backend_arguments(p, "the avatars' models", "pose estimator whose models this node "
+                          "needs (auto: as for --backend)")
     p.add_argument("--max-sessions", type=_slots, default=None, metavar="N",
                    help="sessions this node runs at once, advertised as N dancenow_slot "
                         "resources (0: none, a head that only coordinates; default: measured "
@@ -95,17 +89,15 @@ def ray_start_command(address: str | None, slots: int, port: int = DEFAULT_PORT,
 
 
 def run(args: argparse.Namespace) -> int:
-    from dancenow.commands.backends import chosen_backends
+    from dancenow.commands.backends import ready_backends
     from dancenow.commands.serve import admitted_capacity, load_avatars
     from engine.errors import InputError
     from engine.pipeline import PipelineConfig
-    from export.blazepose import ensure_pose_models
 
     if importlib.util.find_spec("ray") is None:
         raise InputError("Ray is not installed: pip install 'dancenow[cluster]'")
     avatars = load_avatars(args.avatar)
-    ensure_pose_models(args.pose_backend)
-    args.backend, args.pose_backend = chosen_backends(args.backend, args.pose_backend)
+    ready_backends(args)
     if args.max_sessions == 0:
         slots = 0
     else:
