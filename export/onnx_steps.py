@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from engine.errors import InputError
+from engine.runners.base import MAX_BATCH_KEY
 from export.errors import ExportError
 
 if TYPE_CHECKING:  # the training code loads only when a run is exported from disk
@@ -41,7 +42,6 @@ DEFAULT_OPSET = 17
 INPUT_NAMES = {"generator": ("label", "previous"), "face": ("label_crop", "image_crop")}
 OUTPUT_NAMES = {"generator": ("frame",), "face": ("residual",)}
 BATCH_AXIS = "batch"  # the name of the dynamic batch dimension
-MAX_BATCH_KEY = "max_batch"  # ONNX metadata (engine.runners.ort_runner reads it)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,6 +21,12 @@ RunnerUnavailable = BackendUnavailable  # the name the runners package exports
 # The largest batch a runner of a model with a dynamic batch axis takes when neither the
 # model nor the caller names one.
 DEFAULT_MAX_BATCH = 16
+MAX_BATCH_KEY = "max_batch"  # ONNX model metadata: the largest batch it was exported for
+
+
+def cpu_threads(threads: int | None) -> int:
+    """A CPU runner's thread count: `threads`, else $DANCENOW_THREADS, else every core."""
+    return threads or int(os.environ.get("DANCENOW_THREADS", 0)) or os.cpu_count() or 1
 
 
 def batch_sizes_up_to(largest: int, powers_of_two: bool = False) -> tuple[int, ...]:

@@ -16,22 +16,22 @@ that assumes it (`trt_fp16_enable`, `trt_int8_enable`, `trt_bf16_enable`).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from engine.runners.base import (
     DEFAULT_MAX_BATCH,
+    MAX_BATCH_KEY,
     Runner,
     TensorSpec,
     batch_sizes_up_to,
+    cpu_threads,
     register,
 )
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
            "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(uint8)": np.uint8}
-MAX_BATCH_KEY = "max_batch"  # model metadata: the largest batch it was exported for
 
 
 def _ort():
@@ -52,7 +52,7 @@ class OrtRunner(Runner):
         super().__init__()
         self.model = Path(model)
         self.max_batch = max_batch
-        self.threads = threads or int(os.environ.get("DANCENOW_THREADS", 0)) or os.cpu_count()
+        self.threads = cpu_threads(threads)
         self.spinning = spinning
         self.backend = {"CPUExecutionProvider": "ort-cpu", "CUDAExecutionProvider": "ort-cuda",
                         "TensorrtExecutionProvider": "ort-trt"}[self.provider]

@@ -17,7 +17,6 @@ for 1 to `max_batch` (as `ort-cpu` does; see `engine.runners.ort_runner`).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +24,15 @@ import numpy as np
 from engine.errors import InputError
 from engine.runners.base import (
     DEFAULT_MAX_BATCH,
+    MAX_BATCH_KEY,
     Runner,
     TensorSpec,
     batch_sizes_up_to,
+    cpu_threads,
     register,
 )
 
 PRECISIONS = ("auto", "bf16", "f32")
-MAX_BATCH_KEY = "max_batch"  # model metadata, as the ONNX exporter writes it
 
 
 def _openvino():
@@ -60,16 +60,14 @@ class OpenVinoRunner(Runner):
             raise InputError(f"ov-cpu precision must be one of {', '.join(PRECISIONS)}, got "
                              f"{precision!r}")
         self.model = Path(model)
-        self.threads = threads or int(os.environ.get("DANCENOW_THREADS", 0)) or os.cpu_count()
+        self.threads = cpu_threads(threads)
         self.precision = precision
         self.max_batch = max_batch
 
     def _config(self) -> dict[str, object]:
-        config: dict[str, object] = {"INFERENCE_NUM_THREADS": self.threads,
-                                     "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
-                                     "ENABLE_CPU_PINNING": False}
-        config["INFERENCE_PRECISION_HINT"] = self.resolved_precision()
-        return config
+        return {"INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1,
+                "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False,
+                "INFERENCE_PRECISION_HINT": self.resolved_precision()}
 
     def resolved_precision(self) -> str:
         """`bf16` or `f32`: the precision asked of OpenVINO (`auto` resolved here)."""
